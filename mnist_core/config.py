@@ -1,0 +1,205 @@
+"""Every hyperparameter of a training run in one place: `TrainConfig`, its validation and the course presets."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+DATASETS = ("mnist", "fashion")
+MODELS = ("mlp", "cnn")
+ACTIVATIONS = ("relu", "sigmoid", "tanh", "leaky_relu", "gelu")
+INITS = ("default", "xavier", "kaiming", "normal")
+OPTIMIZERS = ("sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam", "adamw")
+TRAIN_SET_SIZE = 60_000  # both MNIST and Fashion-MNIST
+MAX_HIDDEN_LAYERS = 8
+MAX_UNITS = 4096
+MAX_EPOCHS = 200
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """One training run's hyperparameters. Defaults are the course's: Adam, lr 0.001, batch 100, 15 epochs."""
+
+    dataset: str = "mnist"
+    model: str = "mlp"
+    hidden: tuple[int, ...] = (256, 256)  # MLP hidden layers; for the CNN, the dense layers after the convolutions
+    conv_channels: tuple[int, int] = (16, 32)  # CNN only: channels of its two 5x5 convolution blocks
+    activation: str = "relu"
+    dropout: float = 0.0
+    init: str = "default"
+    optimizer: str = "adam"
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    batch_size: int = 100
+    epochs: int = 15
+    shuffle: bool = True
+    drop_last: bool = False
+    seed: int = 0
+    val_size: int = 5_000
+    train_limit: int = 0  # use only the first N training samples (after the validation split); 0 = all
+    preset: str = ""  # which preset this started from, for labels only; "" = custom
+
+    def __post_init__(self) -> None:
+        # JSON and CLI give lists; keep tuples so configs stay hashable and compare equal.
+        object.__setattr__(self, "hidden", tuple(self.hidden))
+        object.__setattr__(self, "conv_channels", tuple(self.conv_channels))
+
+    # -- derived numbers the UI teaches with -------------------------------------------------
+    @property
+    def train_samples(self) -> int:
+        """Samples seen per epoch: the training set minus the validation split, capped by train_limit."""
+        available = TRAIN_SET_SIZE - self.val_size
+        return min(available, self.train_limit) if self.train_limit else available
+
+    @property
+    def iterations_per_epoch(self) -> int:
+        """What DataLoader(batch_size, drop_last) gives: 60000/100 = 600; a partial last batch counts unless dropped."""
+        n, b = self.train_samples, self.batch_size
+        return n // b if self.drop_last else math.ceil(n / b)
+
+    @property
+    def total_iterations(self) -> int:
+        return self.iterations_per_epoch * self.epochs
+
+    # -- validation ----------------------------------------------------------------------------
+    def problems(self) -> list[ConfigProblem]:
+        """Every problem at once, so a form can mark all bad fields in one go."""
+        found: list[ConfigProblem] = []
+
+        def bad(name: str, allowed: str) -> None:
+            found.append(ConfigProblem(name, getattr(self, name), allowed))
+
+        for name, choices in (
+            ("dataset", DATASETS),
+            ("model", MODELS),
+            ("activation", ACTIVATIONS),
+            ("init", INITS),
+            ("optimizer", OPTIMIZERS),
+        ):
+            if getattr(self, name) not in choices:
+                bad(name, "one of " + ", ".join(choices))
+        if len(self.hidden) > MAX_HIDDEN_LAYERS or not all(_is_int(u) and 1 <= u <= MAX_UNITS for u in self.hidden):
+            bad("hidden", f"0 to {MAX_HIDDEN_LAYERS} layers of 1 to {MAX_UNITS} units")
+        if len(self.conv_channels) != 2 or not all(_is_int(c) and 1 <= c <= 256 for c in self.conv_channels):
+            bad("conv_channels", "two channel counts, each 1 to 256")
+        if not _is_number(self.dropout) or not 0.0 <= self.dropout <= 0.9:
+            bad("dropout", "0 to 0.9")
+        if not _is_number(self.lr) or not 0.0 < self.lr <= 10.0:
+            bad("lr", "greater than 0, at most 10")
+        if not _is_number(self.weight_decay) or not 0.0 <= self.weight_decay <= 1.0:
+            bad("weight_decay", "0 to 1")
+        if not _is_int(self.epochs) or not 1 <= self.epochs <= MAX_EPOCHS:
+            bad("epochs", f"1 to {MAX_EPOCHS}")
+        if not _is_int(self.seed) or not 0 <= self.seed < 2**63:
+            bad("seed", "0 to 2^63-1")
+        if not _is_int(self.val_size) or not 0 <= self.val_size <= TRAIN_SET_SIZE - 1000:
+            bad("val_size", f"0 to {TRAIN_SET_SIZE - 1000}")
+        if not _is_int(self.train_limit) or not 0 <= self.train_limit <= TRAIN_SET_SIZE:
+            bad("train_limit", f"0 (all) to {TRAIN_SET_SIZE}")
+        for flag in ("shuffle", "drop_last"):
+            if not isinstance(getattr(self, flag), bool):
+                bad(flag, "true or false")
+        if not isinstance(self.preset, str):
+            bad("preset", "a preset name or empty")
+        # The batch limit depends on the split, so it is only meaningful once the split is valid.
+        if not any(p.field in ("val_size", "train_limit") for p in found):
+            limit = self.train_samples
+            if not _is_int(self.batch_size) or not 1 <= self.batch_size <= limit:
+                bad("batch_size", f"1 to {limit} (the training-set size; {limit} = full-batch gradient descent)")
+        return found
+
+    def validated(self) -> TrainConfig:
+        """Return self, or raise ConfigError listing every problem."""
+        problems = self.problems()
+        if problems:
+            raise ConfigError(problems)
+        return self
+
+    # -- serialisation -------------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["hidden"], d["conv_channels"] = list(self.hidden), list(self.conv_channels)
+        return d
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
+        unknown = sorted(set(data) - {f.name for f in dataclasses.fields(cls)})
+        if unknown:
+            raise ConfigError([ConfigProblem(name, data[name], "not a TrainConfig field") for name in unknown])
+        return cls(**data)
+
+    @classmethod
+    def from_json(cls, text: str) -> TrainConfig:
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ConfigError([ConfigProblem("config", text[:40], f"valid JSON ({exc.msg})")]) from None
+        if not isinstance(data, dict):
+            raise ConfigError([ConfigProblem("config", data, "a JSON object")])
+        return cls.from_dict(data)
+
+    def replace(self, **changes: Any) -> TrainConfig:
+        return dataclasses.replace(self, **changes)
+
+
+@dataclass(frozen=True)
+class ConfigProblem:
+    field: str
+    value: Any
+    allowed: str
+
+    def __str__(self) -> str:
+        return f"{self.field}={self.value!r}: allowed {self.allowed}"
+
+
+class ConfigError(ValueError):
+    """Raised with every problem of a config; `problems` keeps them for forms that mark fields."""
+
+    def __init__(self, problems: list[ConfigProblem]) -> None:
+        self.problems = problems
+        super().__init__("; ".join(str(p) for p in problems))
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+# The course's experiments: 15 epochs, batch 100, learning rate 0.001 unless the experiment is about changing it.
+_COURSE = TrainConfig(epochs=15, batch_size=100, lr=1e-3)
+PRESETS: dict[str, TrainConfig] = {
+    "softmax-sgd": _COURSE.replace(hidden=(), optimizer="sgd", lr=0.1),
+    "softmax-adam": _COURSE.replace(hidden=(), optimizer="adam"),
+    "mlp-3": _COURSE.replace(hidden=(256, 256)),
+    "mlp-3-xavier": _COURSE.replace(hidden=(256, 256), init="xavier"),
+    "dnn-5-xavier": _COURSE.replace(hidden=(512, 512, 512, 512), init="xavier"),
+    "dnn-5-dropout": _COURSE.replace(hidden=(512, 512, 512, 512), init="xavier", dropout=0.3),
+    "lenet": _COURSE.replace(model="cnn", hidden=(128,), conv_channels=(16, 32)),
+}
+PRESETS = {name: cfg.replace(preset=name) for name, cfg in PRESETS.items()}
+
+PRESET_DESCRIPTIONS: dict[str, str] = {
+    "softmax-sgd": "One Linear layer (784-10, softmax regression) trained with plain SGD.",
+    "softmax-adam": "The same single layer with Adam: compare how fast each optimizer gets there.",
+    "mlp-3": "Three Linear layers, 784-256-256-10, ReLU.",
+    "mlp-3-xavier": "The same three layers with Xavier initialisation instead of PyTorch's default.",
+    "dnn-5-xavier": "Five Linear layers, 784-512-512-512-512-10, Xavier initialisation.",
+    "dnn-5-dropout": "The five-layer net with dropout p=0.3 between layers, against overfitting.",
+    "lenet": "A small CNN: two 5x5 convolution blocks (16 and 32 channels) and a 128-unit dense layer.",
+}
+
+
+def preset_config(name: str, **overrides: Any) -> TrainConfig:
+    """A preset with some fields changed (explicit CLI options override the preset)."""
+    if name not in PRESETS:
+        raise ConfigError([ConfigProblem("preset", name, "one of " + ", ".join(PRESETS))])
+    return PRESETS[name].replace(**overrides)

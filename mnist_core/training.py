@@ -1,0 +1,261 @@
+"""Training and evaluation: the whole story of one run, from config to test accuracy.
+
+Batches come from indexing tensors that already sit on the device (normalised once), with a permutation per
+epoch: the same batches DataLoader(batch_size, shuffle, drop_last) would give, without its per-sample cost.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Union
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from mnist_core.config import TrainConfig
+from mnist_core.data import Dataset, load_dataset, normalize, split_indices
+from mnist_core.models import SeededDropout, build_model
+
+MAX_LOSS_POINTS = 20_000  # longer runs report block means, so charts and the database stay small
+FLUSH_SECONDS = 0.25  # how often live loss points and progress are sent
+
+
+@dataclass
+class LossPoints:
+    """Training loss per iteration (or the mean of a block of iterations; `iterations` holds each block's last)."""
+
+    iterations: list[int] = field(default_factory=list)
+    losses: list[float] = field(default_factory=list)
+
+    def extend(self, other: LossPoints) -> None:
+        self.iterations += other.iterations
+        self.losses += other.losses
+
+
+@dataclass(frozen=True)
+class EpochMetrics:
+    epoch: int
+    train_loss: float  # mean over the epoch's batches, as they were trained (dropout on)
+    train_accuracy: float
+    val_loss: float | None  # None when val_size is 0
+    val_accuracy: float | None
+    seconds: float  # wall time since the run started, at the end of this epoch
+
+
+@dataclass(frozen=True)
+class Progress:
+    iteration: int
+    total_iterations: int
+    epoch: int  # 1-based, the epoch being trained
+    samples_seen: int
+    samples_per_s: float
+    eta_s: float
+    elapsed_s: float
+
+
+TrainEvent = Union[LossPoints, EpochMetrics, Progress]
+
+
+@dataclass
+class TrainResult:
+    status: str  # "completed" or "stopped"
+    model: nn.Module  # on the CPU, in eval mode
+    epochs: list[EpochMetrics]
+    losses: LossPoints
+    test_loss: float
+    test_accuracy: float
+    test_predictions: torch.Tensor  # int64 [10000]
+    seconds: float
+    device: str
+    samples_per_s: float
+    mean: float  # the normalisation the model expects
+    std: float
+
+
+def pick_device(preference: str | None = None) -> torch.device:
+    """CUDA, then Apple's MPS, then the CPU; `preference` or MNIST_PLAYGROUND_DEVICE ("cpu", "cuda", ...) overrides."""
+    preference = preference or os.environ.get("MNIST_PLAYGROUND_DEVICE") or "auto"
+    if preference != "auto":
+        return torch.device(preference)
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def make_optimizer(config: TrainConfig, params) -> torch.optim.Optimizer:
+    lr, wd = config.lr, config.weight_decay
+    if config.optimizer == "sgd":
+        return torch.optim.SGD(params, lr=lr, weight_decay=wd)
+    if config.optimizer in ("momentum", "nesterov"):
+        return torch.optim.SGD(params, lr=lr, momentum=0.9, nesterov=config.optimizer == "nesterov", weight_decay=wd)
+    if config.optimizer == "adagrad":
+        return torch.optim.Adagrad(params, lr=lr, weight_decay=wd)
+    if config.optimizer == "rmsprop":
+        return torch.optim.RMSprop(params, lr=lr, weight_decay=wd)
+    if config.optimizer == "adam":
+        return torch.optim.Adam(params, lr=lr, weight_decay=wd, foreach=True)
+    return torch.optim.AdamW(params, lr=lr, weight_decay=wd, foreach=True)
+
+
+@torch.inference_mode()
+def evaluate(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, batch_size: int = 2000) -> tuple[float, float, torch.Tensor]:
+    """Mean cross-entropy, accuracy and predicted classes of already-normalised images, in eval mode."""
+    was_training = model.training
+    model.eval()
+    total_loss, predictions = 0.0, []
+    for start in range(0, len(images), batch_size):
+        logits = model(images[start : start + batch_size])
+        total_loss += float(F.cross_entropy(logits, labels[start : start + batch_size], reduction="sum"))
+        predictions.append(logits.argmax(1))
+    model.train(was_training)
+    predicted = torch.cat(predictions)
+    accuracy = float((predicted == labels).float().mean())
+    return total_loss / len(images), accuracy, predicted.cpu()
+
+
+class _LossReporter:
+    """Collects per-iteration losses and sends them in chunks; for very long runs, as block means."""
+
+    def __init__(self, total_iterations: int, emit: Callable[[TrainEvent], None]) -> None:
+        self.block = max(1, math.ceil(total_iterations / MAX_LOSS_POINTS))
+        self.emit = emit
+        self.pending: list[float] = []  # losses not yet reported
+        self.next_iteration = 1  # global iteration number of pending[0]
+        self.all = LossPoints()
+
+    def add(self, losses: list[float], final: bool = False) -> None:
+        self.pending += losses
+        usable = len(self.pending) if final else len(self.pending) - len(self.pending) % self.block
+        if usable == 0:
+            return
+        points = LossPoints()
+        for start in range(0, usable, self.block):
+            chunk = self.pending[start : min(start + self.block, usable)]
+            points.iterations.append(self.next_iteration + start + len(chunk) - 1)
+            points.losses.append(sum(chunk) / len(chunk))
+        self.pending = self.pending[usable:]
+        self.next_iteration += usable
+        self.all.extend(points)
+        self.emit(points)
+
+
+def train(
+    config: TrainConfig,
+    *,
+    data: Dataset | None = None,
+    device: torch.device | str | None = None,
+    on_event: Callable[[TrainEvent], None] | None = None,
+    stop: threading.Event | None = None,
+) -> TrainResult:
+    """Train one network as configured; stoppable between any two iterations via `stop`."""
+    config = config.validated()
+    data = data or load_dataset(config.dataset)
+    device = torch.device(device) if device is not None else pick_device()
+    emit = on_event or (lambda event: None)
+    stop = stop or threading.Event()
+    started = time.perf_counter()
+
+    train_idx, val_idx = split_indices(config)
+    images = normalize(data.train_images, data.mean, data.std)
+    x_train, y_train = images[train_idx].to(device), data.train_labels[train_idx].to(device)
+    x_val, y_val = images[val_idx].to(device), data.train_labels[val_idx].to(device)
+    x_test = normalize(data.test_images, data.mean, data.std).to(device)
+    y_test = data.test_labels.to(device)
+    del images
+
+    model = build_model(config).to(device)
+    optimizer = make_optimizer(config, model.parameters())
+    shuffle_gen = torch.Generator().manual_seed(config.seed)
+    for module in model.modules():
+        if isinstance(module, SeededDropout):
+            module.generator = torch.Generator(device=device).manual_seed(config.seed + 1)
+
+    n, batch = len(x_train), config.batch_size
+    per_epoch, total = config.iterations_per_epoch, config.total_iterations
+    reporter = _LossReporter(total, emit)
+    epochs: list[EpochMetrics] = []
+    iteration, samples_seen, train_seconds, stopped = 0, 0, 0.0, False
+
+    for epoch in range(1, config.epochs + 1):
+        model.train()
+        order = (torch.randperm(n, generator=shuffle_gen) if config.shuffle else torch.arange(n)).to(device)
+        batch_losses = torch.empty(per_epoch, device=device)
+        loss_sum = torch.zeros((), device=device)
+        correct = torch.zeros((), dtype=torch.long, device=device)
+        epoch_start, last_flush, reported, done = time.perf_counter(), time.perf_counter(), 0, 0
+        for i in range(per_epoch):
+            idx = order[i * batch : (i + 1) * batch]
+            xb, yb = x_train[idx], y_train[idx]
+            logits = model(xb)
+            loss = F.cross_entropy(logits, yb)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            with torch.no_grad():  # kept on the device: no sync per iteration on a GPU
+                batch_losses[i] = loss
+                loss_sum += loss * len(yb)
+                correct += (logits.argmax(1) == yb).sum()
+            iteration, samples_seen, done = iteration + 1, samples_seen + len(yb), i + 1
+            now = time.perf_counter()
+            if stop.is_set() or now - last_flush >= FLUSH_SECONDS:
+                reporter.add(batch_losses[reported:done].tolist())
+                reported, last_flush = done, now
+                rate = samples_seen / (train_seconds + now - epoch_start)
+                emit(_progress(config, iteration, epoch, samples_seen, rate, now - started))
+                if stop.is_set():
+                    stopped = True
+                    break
+        train_seconds += time.perf_counter() - epoch_start
+        reporter.add(batch_losses[reported:done].tolist(), final=stopped or epoch == config.epochs)
+        if stopped:
+            break
+        seen_this_epoch = min(n, per_epoch * batch)
+        val_loss, val_acc = (evaluate(model, x_val, y_val)[:2]) if len(x_val) else (None, None)
+        metrics = EpochMetrics(
+            epoch=epoch,
+            train_loss=float(loss_sum) / seen_this_epoch,
+            train_accuracy=float(correct) / seen_this_epoch,
+            val_loss=val_loss,
+            val_accuracy=val_acc,
+            seconds=time.perf_counter() - started,
+        )
+        epochs.append(metrics)
+        emit(metrics)
+        emit(_progress(config, iteration, min(epoch + 1, config.epochs), samples_seen,
+                       samples_seen / max(train_seconds, 1e-9), time.perf_counter() - started))
+
+    test_loss, test_acc, test_pred = evaluate(model, x_test, y_test)
+    return TrainResult(
+        status="stopped" if stopped else "completed",
+        model=model.cpu().eval(),
+        epochs=epochs,
+        losses=reporter.all,
+        test_loss=test_loss,
+        test_accuracy=test_acc,
+        test_predictions=test_pred,
+        seconds=time.perf_counter() - started,
+        device=str(device),
+        samples_per_s=samples_seen / max(train_seconds, 1e-9),
+        mean=data.mean,
+        std=data.std,
+    )
+
+
+def _progress(config: TrainConfig, iteration: int, epoch: int, samples: int, rate: float, elapsed: float) -> Progress:
+    remaining_samples = (config.total_iterations - iteration) * config.batch_size
+    return Progress(
+        iteration=iteration,
+        total_iterations=config.total_iterations,
+        epoch=epoch,
+        samples_seen=samples,
+        samples_per_s=rate,
+        eta_s=remaining_samples / rate if rate > 0 else 0.0,
+        elapsed_s=elapsed,
+    )

@@ -1,0 +1,68 @@
+"""The one weights-file format: safetensors (plain tensors, never unpickled) with the config in its metadata."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from mnist_core.config import ConfigError, TrainConfig
+from mnist_core.models import build_model
+
+
+class WeightsError(ValueError):
+    """A weights file that is missing, damaged or does not fit the network its metadata describes."""
+
+
+@dataclass
+class LoadedWeights:
+    model: nn.Module  # on the CPU, eval mode
+    config: TrainConfig
+    mean: float
+    std: float
+    metadata: dict[str, str]
+
+
+def save_model(path: Path, model: nn.Module, config: TrainConfig, mean: float, std: float,
+               metadata: dict[str, str] | None = None) -> None:
+    """Write atomically (temp file + rename), so a crash never leaves half a weights file under the real name."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    meta = {**(metadata or {}), "config": config.to_json(), "mean": repr(mean), "std": repr(std)}
+    tensors = {name: t.detach().cpu().contiguous() for name, t in model.state_dict().items()}
+    tmp = path.with_name(path.name + ".part")
+    save_file(tensors, str(tmp), metadata=meta)
+    os.replace(tmp, path)
+
+
+def load_model(path: Path) -> LoadedWeights:
+    """Rebuild the network from the file's config and load its tensors, checking names and shapes."""
+    path = Path(path)
+    if not path.is_file():
+        raise WeightsError(f"weights file {path} does not exist")
+    try:
+        from safetensors import safe_open
+
+        with safe_open(str(path), framework="pt") as f:
+            meta = dict(f.metadata() or {})
+        tensors = load_file(str(path))
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise WeightsError(f"{path} is not a readable safetensors weights file ({exc})") from None
+    try:
+        config = TrainConfig.from_json(meta["config"]).validated()
+        mean, std = float(meta["mean"]), float(meta["std"])
+    except (KeyError, ValueError, TypeError, ConfigError) as exc:
+        raise WeightsError(f"{path} has no valid training config in its metadata ({exc})") from None
+    model = build_model(config)
+    expected = {name: tuple(t.shape) for name, t in model.state_dict().items()}
+    found = {name: tuple(t.shape) for name, t in tensors.items()}
+    if expected != found:
+        wrong = sorted(set(expected.items()) ^ set(found.items()))[:3]
+        raise WeightsError(f"{path} does not match its config's network (first differences: {wrong})")
+    model.load_state_dict(tensors)
+    return LoadedWeights(model.eval(), config, mean, std, meta)
