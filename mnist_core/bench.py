@@ -1,0 +1,119 @@
+"""Benchmark: our trainer against the course's own DataLoader loop, measured side by side in one run.
+
+    python -m mnist_core.bench [--json] [--device cpu]
+
+Same model for both (784-256-256-10, ReLU, Adam lr 1e-3, batch 100, cross-entropy). Also times a drawing's way
+from a 280x280 canvas to ten probabilities, and reports peak memory.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import statistics
+import sys
+import time
+
+import numpy as np
+import torch
+from torch import nn
+
+from mnist_core.config import TrainConfig
+from mnist_core.data import data_dir, load_dataset
+from mnist_core.training import pick_device, train
+
+FLOP_PER_SAMPLE = 6 * 268_800  # forward 2 x weights, backward twice that, for 784-256-256-10 (268,800 weights)
+BENCH_CONFIG = TrainConfig(hidden=(256, 256), optimizer="adam", lr=1e-3, batch_size=100, epochs=1, val_size=0)
+
+
+def course_samples_per_s(device: torch.device, iterations: int) -> float:
+    """The course's loop: ToTensor per sample through DataLoader(batch_size=100, shuffle=True, drop_last=True)."""
+    from torch.utils.data import DataLoader
+    from torchvision import datasets, transforms
+
+    dataset = datasets.MNIST(str(data_dir()), train=True, transform=transforms.ToTensor(), download=True)
+    loader = DataLoader(dataset, batch_size=100, shuffle=True, drop_last=True)
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(784, 256), nn.ReLU(), nn.Linear(256, 256), nn.ReLU(), nn.Linear(256, 10)).to(device)
+    criterion = nn.CrossEntropyLoss()
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    samples, started = 0, 0.0
+    for i, (x, y) in enumerate(loader):
+        if i == 10:  # warm-up iterations excluded, as for ours (our first epoch includes its own warm-up)
+            samples, started = 0, time.perf_counter()
+        if i == iterations + 10:
+            break
+        x, y = x.view(-1, 784).to(device), y.to(device)
+        optimizer.zero_grad()
+        loss = criterion(model(x), y)
+        loss.backward()
+        optimizer.step()
+        samples += len(y)
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    return samples / (time.perf_counter() - started)
+
+
+def ours_samples_per_s(device: torch.device, epochs: int) -> float:
+    data = load_dataset("mnist")
+    train(BENCH_CONFIG.replace(epochs=1, train_limit=6_000), data=data, device=device)  # warm-up
+    result = train(BENCH_CONFIG.replace(epochs=epochs), data=data, device=device)
+    return result.samples_per_s
+
+
+def predict_latency_ms(repeats: int) -> tuple[float, float]:
+    """preprocess + predict for genuine test digits drawn large on a 280x280 RGBA canvas, with the default model."""
+    from mnist_core.predict import load_default_model, predict_image
+
+    model = load_default_model()
+    digits = load_dataset("mnist").test_images[:repeats].numpy()
+    canvases = []
+    for digit in digits:
+        canvas = np.zeros((280, 280, 4), dtype=np.uint8)
+        canvas[..., 3] = 255
+        canvas[..., :3] = np.kron(digit, np.ones((10, 10), dtype=np.uint8))[..., None]  # 28 -> 280 px strokes
+        canvases.append(canvas)
+    for canvas in canvases[:10]:
+        predict_image(model, canvas)
+    times = []
+    for canvas in canvases:
+        started = time.perf_counter()
+        predict_image(model, canvas)
+        times.append((time.perf_counter() - started) * 1000)
+    quantiles = statistics.quantiles(times, n=100)
+    return quantiles[49], quantiles[94]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m mnist_core.bench", description=__doc__.splitlines()[0])
+    parser.add_argument("--json", action="store_true", help="end with one JSON line of the figures")
+    parser.add_argument("--device", help="cpu, cuda, mps (default: the best available)")
+    parser.add_argument("--course-iterations", type=int, default=300, help="iterations of the course loop to time")
+    parser.add_argument("--epochs", type=int, default=2, help="epochs of our trainer to time")
+    args = parser.parse_args(argv)
+    device = pick_device(args.device)
+
+    print(f"device {device}, torch {torch.__version__}, {torch.get_num_threads()} threads", file=sys.stderr)
+    course = course_samples_per_s(device, args.course_iterations)
+    print(f"course loop (DataLoader + ToTensor): {course:>10,.0f} samples/s")
+    ours = ours_samples_per_s(device, args.epochs)
+    print(f"our trainer (indexed tensors):       {ours:>10,.0f} samples/s")
+    speedup = ours / course
+    gflops = ours * FLOP_PER_SAMPLE / 1e9
+    print(f"speed-up vs course: {speedup:.1f}x   achieved {gflops:.1f} GFLOP/s")
+    p50, p95 = predict_latency_ms(300)
+    print(f"drawing -> probabilities: p50 {p50:.2f} ms, p95 {p95:.2f} ms")
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"peak memory (RSS): {peak_mb:,.0f} MB")
+    if args.json:
+        print(json.dumps({
+            "device": str(device), "speedup_vs_course": round(speedup, 2), "samples_per_s": round(ours),
+            "course_samples_per_s": round(course), "gflops": round(gflops, 2),
+            "predict_p50_ms": round(p50, 3), "predict_p95_ms": round(p95, 3), "peak_rss_mb": round(peak_mb),
+        }))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
