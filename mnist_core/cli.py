@@ -98,7 +98,10 @@ def cmd_train(args: argparse.Namespace) -> int:
     from mnist_core.training import EpochMetrics, Progress
     from mnist_core.weights import save_model
 
+    from mnist_core.data import load_dataset
+
     config = config_from_args(args)
+    load_dataset(config.dataset)  # a missing or damaged dataset is reported before any run is stored
     store = RunStore()
     run_id = store.create_run(config, name=args.name)
     bar = tqdm(total=config.total_iterations, unit="it", file=sys.stderr, dynamic_ncols=True,
@@ -188,6 +191,8 @@ def cmd_runs(args: argparse.Namespace) -> int:
     store = RunStore()
     if args.runs_command == "list":
         runs = store.list_runs()
+        if not runs and not args.json:
+            print(f"no runs yet in {store.root}")
         if args.json:
             for run in runs:
                 print(json.dumps({"id": run.id, "name": run.name, "status": run.status,

@@ -1,0 +1,166 @@
+"""`python -m mnist_core`: real subprocesses, real data, real run store; exit codes and one-line errors."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from tests.conftest import PROJECT_DIR, SHARED_DATA
+
+TINY = ["--hidden", "32", "--epochs", "1", "--train-limit", "2000", "--val-size", "500"]
+
+
+@pytest.fixture
+def cli(data_root: Path, tmp_path: Path):
+    runs = tmp_path / "runs"
+
+    def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+        full_env = {**os.environ, "MNIST_PLAYGROUND_DATA": str(data_root), "MNIST_PLAYGROUND_RUNS": str(runs),
+                    "MNIST_PLAYGROUND_DEVICE": "cpu", **(env or {})}
+        return subprocess.run([sys.executable, "-m", "mnist_core", *args], cwd=PROJECT_DIR, env=full_env,
+                              capture_output=True, text=True, timeout=300)
+
+    return run
+
+
+def assert_one_line_error(proc: subprocess.CompletedProcess, *fragments: str) -> None:
+    assert proc.returncode == 2, proc.stderr
+    assert "Traceback" not in proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    for fragment in fragments:
+        assert fragment in lines[0]
+
+
+def test_digit(index: int) -> tuple[np.ndarray, int]:
+    with gzip.open(SHARED_DATA / "MNIST/raw/t10k-images-idx3-ubyte.gz") as f:
+        images = np.frombuffer(f.read(), np.uint8, offset=16).reshape(-1, 28, 28)
+    with gzip.open(SHARED_DATA / "MNIST/raw/t10k-labels-idx1-ubyte.gz") as f:
+        labels = np.frombuffer(f.read(), np.uint8, offset=8)
+    return images[index], int(labels[index])
+
+
+test_digit.__test__ = False  # a helper, not a test
+
+
+def write_drawing(path: Path, digit: np.ndarray, paper: bool = False) -> Path:
+    """A genuine test digit scaled onto a 280x280 canvas; `paper`: dark ink on white, like a photo."""
+    canvas = np.zeros((280, 280), np.uint8)
+    canvas[40:208, 60:228] = np.kron(digit, np.ones((6, 6), np.uint8))
+    Image.fromarray(255 - canvas if paper else canvas).convert("RGB").save(path)
+    return path
+
+
+def test_train_json_then_list_show_predict_delete(cli, tmp_path: Path) -> None:
+    proc = cli("train", "--preset", "mlp-3", *TINY, "--name", "tiny", "--json")
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert result["status"] == "completed"
+    assert 0.5 <= result["test_accuracy"] <= 1.0  # 20 iterations: far above chance (0.1), far from done
+    assert result["test_loss"] > 0 and result["seconds"] > 0
+    run_id = result["run_id"]
+
+    listed = cli("runs", "list")
+    assert listed.returncode == 0 and "tiny" in listed.stdout and "completed" in listed.stdout
+    shown = json.loads(cli("runs", "show", str(run_id)).stdout)
+    assert shown["config"]["hidden"] == [32] and shown["config"]["preset"] == "mlp-3"
+    assert shown["config"]["optimizer"] == "adam"  # from the preset, not overridden
+
+    digit, label = test_digit(0)
+    image = write_drawing(tmp_path / "digit.png", digit)
+    predicted = cli("predict", str(image), "--run", str(run_id), "--json")
+    assert predicted.returncode == 0, predicted.stderr
+    line = json.loads(predicted.stdout)
+    assert line["path"] == str(image) and len(line["probabilities"]) == 10
+    assert abs(sum(line["probabilities"]) - 1) < 1e-4
+
+    assert cli("runs", "delete", str(run_id)).returncode == 0
+    assert_one_line_error(cli("runs", "show", str(run_id)), str(run_id))
+
+
+def test_explicit_options_override_the_preset(cli) -> None:
+    proc = cli("train", "--preset", "softmax-sgd", "--optimizer", "momentum", "--lr", "0.05", *TINY[2:], "--json")
+    assert proc.returncode == 0, proc.stderr
+    run_id = json.loads(proc.stdout.splitlines()[-1])["run_id"]
+    config = json.loads(cli("runs", "show", str(run_id)).stdout)["config"]
+    assert config["optimizer"] == "momentum" and config["lr"] == 0.05 and config["hidden"] == []
+
+
+def test_predict_default_model_reads_drawings_and_photos(cli, tmp_path: Path) -> None:
+    paths, labels = [], []
+    for index in range(6):
+        digit, label = test_digit(index)
+        paths.append(str(write_drawing(tmp_path / f"d{index}.png", digit, paper=index % 2 == 1)))
+        labels.append(str(label))
+    Image.new("RGB", (280, 280)).save(tmp_path / "empty.png")
+    proc = cli("predict", *paths, str(tmp_path / "empty.png"), "--json")
+    assert proc.returncode == 0, proc.stderr
+    lines = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert [line["label"] for line in lines[:-1]] == labels
+    assert lines[-1] == {"path": str(tmp_path / "empty.png"), "empty": True}
+
+
+def test_predict_refuses_a_file_that_is_not_an_image(cli, tmp_path: Path) -> None:
+    bogus = tmp_path / "notes.png"
+    bogus.write_text("this is not a picture")
+    assert_one_line_error(cli("predict", str(bogus)), "cannot read image", "notes.png")
+
+
+@pytest.mark.parametrize(
+    ("args", "fragments"),
+    [
+        (["train", "--batch-size", "0", "--dropout", "1.5", "--epochs", "0"], ["batch_size=0", "dropout=1.5", "epochs=0"]),
+        (["train", "--preset", "resnet"], ["invalid choice", "resnet"]),
+        (["train", "--hidden", "256,abc"], ["layer sizes", "256,abc"]),
+        (["train", "--optimizer", "lbfgs"], ["lbfgs"]),
+        (["train", "--lr", "fast"], ["--lr", "fast"]),
+        (["train", "--hidden", "10,10,10,10,10,10,10,10,10"], ["hidden", "0 to 8 layers"]),
+        (["predict", "x.png", "--run", "seven"], ["--run", "seven"]),
+        (["runs", "show", "424242"], ["424242"]),
+        (["runs", "delete", "424242"], ["424242"]),
+        (["frobnicate"], ["invalid choice"]),
+    ],
+)
+def test_bad_arguments_give_one_line_and_exit_2(cli, args: list[str], fragments: list[str]) -> None:
+    assert_one_line_error(cli(*args), *fragments)
+
+
+def test_missing_dataset_names_the_fixes(cli, tmp_path: Path) -> None:
+    with socket.socket() as s:  # a port nothing listens on: the mirror is down
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = cli("train", *TINY, env={"MNIST_PLAYGROUND_DATA": str(tmp_path / "empty"),
+                                    "MNIST_PLAYGROUND_MIRROR": f"http://127.0.0.1:{port}"})
+    assert_one_line_error(proc, "MNIST is not available", "data import", "MNIST_PLAYGROUND_MIRROR")
+    assert "no runs" in cli("runs", "list", env={"MNIST_PLAYGROUND_DATA": str(tmp_path / "empty")}).stdout
+
+
+def test_data_import_and_status(cli, tmp_path: Path) -> None:
+    target = tmp_path / "fresh"
+    env = {"MNIST_PLAYGROUND_DATA": str(target)}
+    before = cli("data", "status", env=env)
+    assert before.returncode == 0 and "MNIST" in before.stdout and "missing" in before.stdout
+    proc = cli("data", "import", str(SHARED_DATA / "MNIST" / "raw"), "--dataset", "mnist", env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert sorted(p.name for p in (target / "MNIST" / "raw").iterdir()) == sorted(
+        p.name for p in (SHARED_DATA / "MNIST" / "raw").glob("*.gz"))
+    after = cli("data", "status", env=env).stdout.splitlines()
+    assert any(line.startswith("MNIST ") and "present" in line for line in after)
+
+    corrupt = tmp_path / "usb"
+    shutil.copytree(SHARED_DATA / "MNIST" / "raw", corrupt)
+    with open(corrupt / "train-labels-idx1-ubyte.gz", "r+b") as f:
+        f.seek(100)
+        f.write(b"\x00\x01\x02")
+    assert_one_line_error(cli("data", "import", str(corrupt), "--dataset", "mnist", env=env),
+                          "train-labels-idx1-ubyte.gz", "corrupt")
