@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load, save_file
 from torch import nn
 
 from mnist_core.config import ConfigError, TrainConfig
@@ -40,17 +40,23 @@ def save_model(path: Path, model: nn.Module, config: TrainConfig, mean: float, s
     os.replace(tmp, path)
 
 
+def _metadata(raw: bytes) -> dict[str, str]:
+    """The string metadata of a safetensors file: an 8-byte little-endian header length, then a JSON header."""
+    size = int.from_bytes(raw[:8], "little")
+    header = json.loads(raw[8 : 8 + size])
+    return dict(header.get("__metadata__") or {})
+
+
 def load_model(path: Path) -> LoadedWeights:
     """Rebuild the network from the file's config and load its tensors, checking names and shapes."""
     path = Path(path)
     if not path.is_file():
         raise WeightsError(f"weights file {path} does not exist")
     try:
-        from safetensors import safe_open
-
-        with safe_open(str(path), framework="pt") as f:
-            meta = dict(f.metadata() or {})
-        tensors = load_file(str(path))
+        # Read into memory rather than memory-map: a file replaced or truncated later can't fault live tensors.
+        raw = path.read_bytes()
+        tensors = load(raw)
+        meta = _metadata(raw)
     except (SafetensorError, OSError, ValueError) as exc:
         raise WeightsError(f"{path} is not a readable safetensors weights file ({exc})") from None
     try:

@@ -1,0 +1,270 @@
+"""Training in the background: `execute_run` runs one stored run; `JobManager` queues runs onto worker threads."""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+import uuid
+from collections import deque
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from mnist_core.config import TrainConfig
+from mnist_core.store import RunNotFound, RunStore
+
+if TYPE_CHECKING:
+    from mnist_core.training import TrainResult
+
+log = logging.getLogger(__name__)
+
+MAX_JOBS_ENV = "MNIST_PLAYGROUND_MAX_JOBS"
+DEFAULT_MAX_JOBS = 4  # an optimizer race of four runs side by side; further runs queue
+PROGRESS_INTERVAL_S = 0.25  # the UI polls a few times a second; more progress writes only add lock traffic
+SHUTDOWN_MESSAGE = "the app shut down before this run started"
+
+
+def default_max_concurrent() -> int:
+    """MNIST_PLAYGROUND_MAX_JOBS, else DEFAULT_MAX_JOBS."""
+    raw = os.environ.get(MAX_JOBS_ENV, "").strip()
+    if not raw:
+        return DEFAULT_MAX_JOBS
+    try:
+        value = int(raw)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise ValueError(f"{MAX_JOBS_ENV} must be a whole number of at least 1, got {raw!r}")
+    return value
+
+
+class _StoreWriter:
+    """The `on_event` of a run: writes each event into the store (progress at most every 0.25 s) and
+    passes it on to an optional extra listener (the CLI's progress bar)."""
+
+    def __init__(self, store: RunStore, run_id: int, forward: Callable[[Any], None] | None) -> None:
+        from mnist_core.training import EpochMetrics, LossPoints, Progress
+
+        self._types = (LossPoints, EpochMetrics, Progress)
+        self.store, self.run_id, self.forward = store, run_id, forward
+        self._pending: Any = None
+        self._last_progress = 0.0
+
+    def __call__(self, event: Any) -> None:
+        loss_points, epoch_metrics, progress = self._types
+        if isinstance(event, loss_points):
+            self.store.add_losses(self.run_id, event)
+        elif isinstance(event, epoch_metrics):
+            self.store.add_epoch(self.run_id, event)
+        elif isinstance(event, progress):
+            self._pending = event
+            if time.monotonic() - self._last_progress >= PROGRESS_INTERVAL_S:
+                self.flush()
+        if self.forward is not None:
+            self.forward(event)
+
+    def flush(self) -> None:
+        if self._pending is not None:
+            self.store.update_progress(self.run_id, self._pending)
+            self._pending, self._last_progress = None, time.monotonic()
+
+
+def execute_run(
+    store: RunStore,
+    run_id: int,
+    config: TrainConfig,
+    *,
+    stop: threading.Event | None = None,
+    device: str | None = None,
+    on_event: Callable[[Any], None] | None = None,
+    data_root: Path | None = None,
+) -> TrainResult | None:
+    """Run one stored run in this thread: mark it running, train, stream events into the store, then
+    `store.finish` (completed/stopped) or `store.fail` with a one-line message.
+
+    Returns the result, or None when the run failed, was deleted meanwhile, or had already ended
+    (e.g. stopped while it was queued). Never raises for a failed run: its row says what went wrong."""
+    from mnist_core.data import DatasetUnavailable, load_dataset
+    from mnist_core.training import pick_device, train
+
+    try:
+        chosen = pick_device(device)
+        if not store.mark_running(run_id, str(chosen)):
+            return None
+        writer = _StoreWriter(store, run_id, on_event)
+        data = load_dataset(config.dataset, data_root)
+        result = train(config, data=data, device=chosen, on_event=writer, stop=stop)
+        writer.flush()
+        store.finish(run_id, result)
+        return result
+    except RunNotFound:
+        log.info("run %s was deleted while it ran; its result is discarded", run_id)
+    except DatasetUnavailable as exc:
+        _fail(store, run_id, str(exc))
+    except Exception as exc:  # any failure must end up in the run's row, not kill the worker thread
+        log.exception("run %s failed", run_id)
+        _fail(store, run_id, describe_error(exc))
+    return None
+
+
+def describe_error(exc: BaseException) -> str:
+    """One line for the UI: the exception type and the first line of its message."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    name = type(exc).__name__
+    return f"{name}: {lines[0]}" if lines else name
+
+
+def _fail(store: RunStore, run_id: int, message: str) -> None:
+    try:
+        store.fail(run_id, message)
+    except RunNotFound:
+        pass  # deleted meanwhile: nothing left to mark
+
+
+class JobManager:
+    """Runs queued training runs on `max_concurrent` daemon worker threads, first in first out.
+
+    One per process (the app keeps it in st.cache_resource); the UI reads live state from the RunStore."""
+
+    def __init__(
+        self,
+        store: RunStore,
+        *,
+        max_concurrent: int | None = None,
+        data_root: Path | None = None,
+        device: str | None = None,
+    ) -> None:
+        self.store = store
+        self.max_concurrent = default_max_concurrent() if max_concurrent is None else int(max_concurrent)
+        if self.max_concurrent < 1:
+            raise ValueError(f"max_concurrent must be at least 1, got {max_concurrent}")
+        self.data_root, self.device = data_root, device
+        self._cond = threading.Condition()  # guards everything below; RLock-based, so methods can nest
+        self._queue: deque[tuple[int, TrainConfig]] = deque()
+        self._running: dict[int, threading.Event] = {}  # run id -> its stop event, in start order
+        self._done: dict[int, threading.Event] = {}  # set when a submitted run is no longer queued or running
+        self._closed = False
+        self._workers = [
+            threading.Thread(target=self._work, name=f"mnist-job-worker-{i}", daemon=True)
+            for i in range(self.max_concurrent)
+        ]
+        for worker in self._workers:
+            worker.start()
+
+    # -- submitting -------------------------------------------------------------------------------
+    def submit(self, config: TrainConfig, name: str | None = None, group_id: str | None = None) -> int:
+        """Store the run as queued and queue it; ConfigError (nothing stored) for a bad config."""
+        config = config.validated()
+        with self._cond:
+            if self._closed:
+                raise RuntimeError("the job manager has been shut down; no new runs can start")
+            run_id = self.store.create_run(config, name=name, group_id=group_id, status="queued")
+            self._queue.append((run_id, config))
+            self._done[run_id] = threading.Event()
+            self._cond.notify()
+        return run_id
+
+    def submit_race(self, config: TrainConfig, optimizers: Sequence[str]) -> list[int]:
+        """One run per optimizer, same seed and initial weights, sharing a group_id; named "race · adam" etc."""
+        names = list(optimizers)
+        if not names:
+            raise ValueError("a race needs at least one optimizer")
+        duplicates = sorted({o for o in names if names.count(o) > 1})
+        if duplicates:
+            raise ValueError(f"each optimizer can race only once (repeated: {', '.join(duplicates)})")
+        configs = [config.replace(optimizer=o).validated() for o in names]  # all checked before any is stored
+        group_id = f"race-{uuid.uuid4().hex[:12]}"
+        with self._cond:  # queued back to back, so no other run lands between the racers
+            return [self.submit(c, name=f"race · {c.optimizer}", group_id=group_id) for c in configs]
+
+    # -- controlling ------------------------------------------------------------------------------
+    def stop(self, run_id: int) -> bool:
+        """Queued: removed from the queue and marked stopped. Running: asked to stop after its current
+        iteration (it then finishes as "stopped", weights kept). False if this manager does not have it."""
+        with self._cond:
+            event = self._running.get(run_id)
+            if event is not None:
+                event.set()
+                return True
+            entry = next((e for e in self._queue if e[0] == run_id), None)
+            if entry is None:
+                return False
+            self._queue.remove(entry)
+            try:
+                self.store.set_status(run_id, "stopped")
+            except RunNotFound:
+                pass
+            self._done.pop(run_id).set()
+            self._cond.notify_all()
+        return True
+
+    def queue_position(self, run_id: int) -> int | None:
+        """1 for the next run to start, 2 for the one after; None if the run is not waiting here."""
+        with self._cond:
+            ids = [rid for rid, _ in self._queue]
+        return ids.index(run_id) + 1 if run_id in ids else None
+
+    def active(self) -> list[int]:
+        """Ids of the runs training right now, oldest first."""
+        with self._cond:
+            return list(self._running)
+
+    def queued(self) -> list[int]:
+        """Ids of the runs waiting for a worker, next first."""
+        with self._cond:
+            return [rid for rid, _ in self._queue]
+
+    def wait(self, run_id: int, timeout: float | None = None) -> bool:
+        """Block until the run is no longer queued or running here; False if `timeout` passed first."""
+        with self._cond:
+            done = self._done.get(run_id)
+        return True if done is None else done.wait(timeout)
+
+    def shutdown(self, wait: bool = True, timeout: float | None = None) -> None:
+        """Stop accepting runs, mark queued ones interrupted, ask running ones to stop (they keep their
+        weights as "stopped"), and with `wait` join the workers."""
+        with self._cond:
+            self._closed = True
+            cancelled = [rid for rid, _ in self._queue]
+            self._queue.clear()
+            for event in self._running.values():
+                event.set()
+            for rid in cancelled:
+                try:
+                    self.store.set_status(rid, "interrupted", SHUTDOWN_MESSAGE)
+                except RunNotFound:
+                    pass
+                self._done.pop(rid).set()
+            self._cond.notify_all()
+        if wait:
+            deadline = None if timeout is None else time.monotonic() + timeout
+            for worker in self._workers:
+                worker.join(None if deadline is None else max(0.0, deadline - time.monotonic()))
+
+    # -- workers ----------------------------------------------------------------------------------
+    def _work(self) -> None:
+        while True:
+            with self._cond:
+                while not self._queue and not self._closed:
+                    self._cond.wait()
+                if self._closed:
+                    return
+                run_id, config = self._queue.popleft()
+                stop = self._running[run_id] = threading.Event()
+            try:
+                execute_run(self.store, run_id, config, stop=stop, device=self.device, data_root=self.data_root)
+            except Exception as exc:  # execute_run records failures itself; this is the thread's last resort
+                log.exception("worker crashed while running run %s", run_id)
+                try:
+                    _fail(self.store, run_id, describe_error(exc))
+                except Exception:
+                    log.exception("could not mark run %s failed", run_id)
+            finally:
+                with self._cond:
+                    self._running.pop(run_id, None)
+                    done = self._done.pop(run_id, None)
+                    if done is not None:
+                        done.set()
+                    self._cond.notify_all()

@@ -1,0 +1,443 @@
+"""Every training run on disk: one SQLite database (WAL) that the app, its worker threads and the CLI share."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import socket
+import sqlite3
+import threading
+import time
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from mnist_core.config import TrainConfig
+
+if TYPE_CHECKING:  # training/weights pull in torch models; store only needs them inside a few methods
+    from mnist_core.training import EpochMetrics, LossPoints, Progress, TrainResult
+    from mnist_core.weights import LoadedWeights
+
+STATUSES = ("queued", "running", "completed", "stopped", "failed", "interrupted")
+ACTIVE_STATUSES = ("queued", "running")
+SCHEMA_VERSION = 1
+BUSY_TIMEOUT_S = 10.0
+MAX_NAME_LENGTH = 120
+MAX_ERROR_LENGTH = 500
+INTERRUPTED_MESSAGE = "the process running it ended unexpectedly"
+
+# losses/epochs are keyed by (run_id, n): the primary key is the index every chart query uses.
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS runs (
+    id INTEGER PRIMARY KEY, name TEXT NOT NULL, created REAL NOT NULL, config TEXT NOT NULL, status TEXT NOT NULL,
+    error TEXT, device TEXT, duration_s REAL, test_loss REAL, test_accuracy REAL, progress TEXT, group_id TEXT,
+    owner_pid INTEGER, owner_host TEXT, owner_start TEXT, started REAL, finished REAL, test_predictions BLOB);
+CREATE INDEX IF NOT EXISTS runs_status ON runs(status);
+CREATE TABLE IF NOT EXISTS losses (
+    run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE, iteration INTEGER NOT NULL, loss REAL,
+    PRIMARY KEY (run_id, iteration)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS epochs (
+    run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE, epoch INTEGER NOT NULL, train_loss REAL,
+    train_accuracy REAL, val_loss REAL, val_accuracy REAL, seconds REAL, PRIMARY KEY (run_id, epoch)) WITHOUT ROWID;
+"""
+
+
+class RunNotFound(KeyError):
+    """No run with that id (it never existed or was deleted)."""
+
+    def __init__(self, run_id: int) -> None:
+        super().__init__(run_id)
+        self.run_id = run_id
+
+    def __str__(self) -> str:
+        return f"run {self.run_id} does not exist (it may have been deleted)"
+
+
+class StoreError(RuntimeError):
+    """The database cannot be used (e.g. written by a newer version of the app)."""
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """One run as the UI shows it; live fields (status, progress) are a snapshot taken when it was read."""
+
+    id: int
+    name: str
+    created: float
+    config: TrainConfig
+    status: str
+    error: str | None
+    device: str | None
+    duration_s: float | None
+    test_loss: float | None
+    test_accuracy: float | None
+    train_loss: float | None
+    train_accuracy: float | None
+    val_loss: float | None
+    val_accuracy: float | None
+    progress: dict[str, Any] | None
+    group_id: str | None
+    started: float | None = None
+    finished: float | None = None
+
+    @property
+    def is_active(self) -> bool:
+        return self.status in ACTIVE_STATUSES
+
+
+_RECORD_FIELDS = [f.name for f in dataclasses.fields(RunRecord)]
+_LAST_EPOCH = ("train_loss", "train_accuracy", "val_loss", "val_accuracy")
+# Every RunRecord field (not the predictions blob), the "final" train/val numbers from the run's last epoch.
+_SELECT_RUNS = (
+    "SELECT " + ", ".join(("e." if f in _LAST_EPOCH else "r.") + f for f in _RECORD_FIELDS) + " FROM runs r "
+    "LEFT JOIN epochs e ON e.run_id = r.id AND e.epoch = (SELECT MAX(epoch) FROM epochs WHERE run_id = r.id)"
+)
+
+
+def runs_dir() -> Path:
+    """Where runs live: env MNIST_PLAYGROUND_RUNS, else `<project>/runs`."""
+    configured = os.environ.get("MNIST_PLAYGROUND_RUNS")
+    return Path(configured) if configured else Path(__file__).resolve().parent.parent / "runs"
+
+
+def default_run_name(run_id: int, config: TrainConfig) -> str:
+    """E.g. "#12 mlp-3 · adam": the preset (or the architecture) and the optimizer."""
+    what = config.preset or config.model
+    if not config.preset and config.model == "mlp":
+        what = "mlp " + "-".join(map(str, config.hidden)) if config.hidden else "softmax"
+    return f"#{run_id} {what} · {config.optimizer}"
+
+
+def _proc_stat(pid: int) -> tuple[str, str] | None:
+    """(state, start time) of a process from /proc (Linux); None where there is no /proc."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    # The command name (field 2) may contain spaces and ')', so split after its last ')'.
+    fields = stat.rsplit(")", 1)[-1].split()
+    return (fields[0], fields[19]) if len(fields) > 19 else None
+
+
+def _process_alive(pid: int, start: str | None) -> bool:
+    """Whether the process that owned a run still runs: a recycled pid (other start time) or a zombie does not."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass  # exists, owned by another user
+    except OSError:
+        return False
+    state, started = _proc_stat(pid) or ("?", "")
+    return state != "Z" and not (start and started and started != start)
+
+
+def _nan_if_none(value: float | None) -> float:
+    # SQLite stores NaN as NULL; a diverged run's losses come back as NaN, not as "missing".
+    return float("nan") if value is None else value
+
+
+class RunStore:
+    """The runs database at `<root>/runs.sqlite3` plus weights files in `<root>/weights/`."""
+
+    def __init__(self, root: Path | str | None = None) -> None:
+        self.root = Path(root) if root is not None else runs_dir()
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.db_path = self.root / "runs.sqlite3"
+        self._local = threading.local()
+        self._host = socket.gethostname()
+        self._create_schema()
+        self.recover_interrupted()
+
+    # -- connections -------------------------------------------------------------------------------
+    def _connection(self) -> sqlite3.Connection:
+        # One connection per thread (sqlite3 connections are not thread-safe) and per process (not fork-safe).
+        conn = getattr(self._local, "conn", None)
+        if conn is None or self._local.pid != os.getpid():
+            conn = sqlite3.connect(self.db_path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
+            conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
+            conn.execute("PRAGMA foreign_keys = ON")
+            conn.execute("PRAGMA synchronous = NORMAL")  # durable enough in WAL; commits stay fast
+            self._local.conn, self._local.pid = conn, os.getpid()
+        return conn
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        """A write transaction. BEGIN IMMEDIATE takes the write lock up front, so a busy database waits
+        (busy_timeout) instead of failing with "database is locked" when a reader tries to upgrade."""
+        conn = self._connection()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield conn
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
+    def _create_schema(self) -> None:
+        conn = self._connection()
+        if conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+            conn.execute("PRAGMA journal_mode = WAL")  # persistent: only the first opener switches it
+        with self._write() as conn:
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            if version > SCHEMA_VERSION:
+                raise StoreError(
+                    f"{self.db_path} was written by a newer version of the app "
+                    f"(schema {version}, this version reads up to {SCHEMA_VERSION})"
+                )
+            if version < SCHEMA_VERSION:
+                # One statement at a time: executescript() would COMMIT our transaction first.
+                for statement in filter(str.strip, _SCHEMA.split(";")):
+                    conn.execute(statement)
+                conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+
+    def close(self) -> None:
+        """Close this thread's connection (others close when their thread ends)."""
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+            self._local.conn = None
+
+    def _owner(self) -> tuple[int, str, str]:
+        """(pid, host, process start) recorded on a run, so other processes can tell whether its owner lives."""
+        return os.getpid(), self._host, (_proc_stat(os.getpid()) or ("", ""))[1]
+
+    # -- crash recovery ----------------------------------------------------------------------------
+    def recover_interrupted(self) -> list[int]:
+        """Mark queued/running runs whose owner process on this host is gone as interrupted; return their ids.
+
+        Runs owned by a live process (another app, the CLI) or by another host are left alone."""
+        rows = self._connection().execute(
+            "SELECT id, owner_pid, owner_start FROM runs WHERE status IN ('queued', 'running') AND owner_host = ?",
+            (self._host,),
+        ).fetchall()
+        dead = [run_id for run_id, pid, start in rows if pid is None or not _process_alive(pid, start)]
+        if dead:
+            with self._write() as conn:
+                conn.executemany(
+                    "UPDATE runs SET status = 'interrupted', error = ?, finished = ? "
+                    "WHERE id = ? AND status IN ('queued', 'running')",
+                    [(INTERRUPTED_MESSAGE, time.time(), run_id) for run_id in dead],
+                )
+        return dead
+
+    # -- writing -----------------------------------------------------------------------------------
+    def create_run(
+        self, config: TrainConfig, name: str | None = None, group_id: str | None = None, status: str = "queued"
+    ) -> int:
+        """Insert a run owned by this process; a missing name becomes e.g. "#12 mlp-3 · adam"."""
+        _check_status(status)
+        if name is not None:
+            name = _clean_name(name)
+        with self._write() as conn:
+            now = time.time()
+            cur = conn.execute(
+                "INSERT INTO runs (name, created, config, status, group_id, started, owner_pid, owner_host, "
+                "owner_start) VALUES ('', ?, ?, ?, ?, ?, ?, ?, ?)",
+                (now, config.to_json(), status, group_id, now if status == "running" else None, *self._owner()),
+            )
+            run_id = int(cur.lastrowid)
+            conn.execute("UPDATE runs SET name = ? WHERE id = ?", (name or default_run_name(run_id, config), run_id))
+        return run_id
+
+    def set_status(self, run_id: int, status: str, error: str | None = None) -> None:
+        _check_status(status)
+        finished = None if status in ACTIVE_STATUSES else time.time()
+        self._update(run_id, "status = ?, error = ?, finished = ?", (status, _clean_error(error), finished))
+
+    def mark_running(self, run_id: int, device: str) -> bool:
+        """queued/running → running on `device`, owned by this process. False if the run already ended
+        (e.g. stopped while queued), so a worker knows to skip it."""
+        with self._write() as conn:
+            cur = conn.execute(
+                "UPDATE runs SET status = 'running', device = ?, started = ?, owner_pid = ?, owner_host = ?, "
+                "owner_start = ? WHERE id = ? AND status IN ('queued', 'running')",
+                (str(device), time.time(), *self._owner(), run_id),
+            )
+            if cur.rowcount:
+                return True
+            self._require(conn, run_id)
+        return False
+
+    def add_losses(self, run_id: int, points: LossPoints) -> None:
+        with self._write() as conn:
+            self._require(conn, run_id)
+            _insert_losses(conn, run_id, points)
+
+    def add_epoch(self, run_id: int, metrics: EpochMetrics) -> None:
+        with self._write() as conn:
+            self._require(conn, run_id)
+            _insert_epoch(conn, run_id, metrics)
+
+    def update_progress(self, run_id: int, progress: Progress) -> None:
+        self._update(run_id, "progress = ?", (json.dumps(dataclasses.asdict(progress)),))
+
+    def finish(self, run_id: int, result: TrainResult) -> None:
+        """Store a finished (completed or stopped) run: weights, predictions, test metrics and, in the same
+        transaction, every loss and epoch of the result (streamed events may have been throttled)."""
+        _check_status(result.status)
+        path = self.save_weights(run_id, result.model, self.get(run_id).config, result.mean, result.std)
+        predictions = np.asarray(result.test_predictions.cpu(), dtype=np.uint8).tobytes()
+        try:
+            with self._write() as conn:
+                self._require(conn, run_id)
+                _insert_losses(conn, run_id, result.losses)
+                for metrics in result.epochs:
+                    _insert_epoch(conn, run_id, metrics)
+                conn.execute(
+                    "UPDATE runs SET status = ?, error = NULL, device = ?, duration_s = ?, test_loss = ?, "
+                    "test_accuracy = ?, test_predictions = ?, finished = ? WHERE id = ?",
+                    (result.status, str(result.device), result.seconds, result.test_loss, result.test_accuracy,
+                     predictions, time.time(), run_id),
+                )
+        except RunNotFound:
+            path.unlink(missing_ok=True)  # deleted while training: leave no orphan file behind
+            raise
+
+    def fail(self, run_id: int, message: str) -> None:
+        self.set_status(run_id, "failed", message)
+
+    def rename(self, run_id: int, name: str) -> None:
+        self._update(run_id, "name = ?", (_clean_name(name),))
+
+    def delete(self, run_id: int) -> None:
+        """Delete one run: its row, losses, epochs and weights file. Other runs are never touched."""
+        with self._write() as conn:
+            self._require(conn, run_id)
+            conn.execute("DELETE FROM losses WHERE run_id = ?", (run_id,))
+            conn.execute("DELETE FROM epochs WHERE run_id = ?", (run_id,))
+            conn.execute("DELETE FROM runs WHERE id = ?", (run_id,))
+        self.weights_path(run_id).unlink(missing_ok=True)
+
+    # -- weights -----------------------------------------------------------------------------------
+    def weights_path(self, run_id: int) -> Path:
+        return self.root / "weights" / f"{int(run_id)}.safetensors"
+
+    def save_weights(self, run_id: int, model: nn.Module, config: TrainConfig, mean: float, std: float) -> Path:
+        from mnist_core.weights import save_model
+
+        record = self.get(run_id)
+        path = self.weights_path(run_id)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        save_model(path, model, config, mean, std, metadata={"run_id": str(run_id), "name": record.name})
+        return path
+
+    def has_weights(self, run_id: int) -> bool:
+        return self.weights_path(run_id).is_file()
+
+    def load_weights(self, run_id: int) -> LoadedWeights:
+        """The run's model via weights.load_model; WeightsError for a missing or tampered file."""
+        from mnist_core.weights import load_model
+
+        self.get(run_id)  # RunNotFound first: a clearer message than a missing file
+        return load_model(self.weights_path(run_id))
+
+    # -- reading -----------------------------------------------------------------------------------
+    def get(self, run_id: int) -> RunRecord:
+        row = self._connection().execute(_SELECT_RUNS + " WHERE r.id = ?", (run_id,)).fetchone()
+        if row is None:
+            raise RunNotFound(run_id)
+        return _record(row)
+
+    def list_runs(self, statuses: Iterable[str] | None = None, limit: int | None = None) -> list[RunRecord]:
+        """Runs newest first, optionally only those with the given statuses, at most `limit`."""
+        sql, params = _SELECT_RUNS, []
+        if statuses is not None:
+            wanted = [statuses] if isinstance(statuses, str) else list(statuses)
+            for status in wanted:
+                _check_status(status)
+            sql += f" WHERE r.status IN ({', '.join('?' * len(wanted))})"
+            params += wanted
+        sql += " ORDER BY r.created DESC, r.id DESC"
+        if limit is not None:
+            sql += " LIMIT ?"
+            params.append(int(limit))
+        return [_record(row) for row in self._connection().execute(sql, params)]
+
+    def losses(self, run_id: int) -> LossPoints:
+        from mnist_core.training import LossPoints
+
+        rows = self._read_rows(run_id, "SELECT iteration, loss FROM losses WHERE run_id = ? ORDER BY iteration")
+        return LossPoints(iterations=[r[0] for r in rows], losses=[_nan_if_none(r[1]) for r in rows])
+
+    def epochs(self, run_id: int) -> list[EpochMetrics]:
+        from mnist_core.training import EpochMetrics
+
+        sql = "SELECT epoch, train_loss, train_accuracy, val_loss, val_accuracy, seconds FROM epochs WHERE run_id = ?"
+        rows = self._read_rows(run_id, sql + " ORDER BY epoch")
+        return [EpochMetrics(e, _nan_if_none(tl), ta, vl, va, sec) for e, tl, ta, vl, va, sec in rows]
+
+    def test_predictions(self, run_id: int) -> torch.Tensor | None:
+        """The test-set predictions (int64 [10000]) of a finished run, None before it finished."""
+        row = self._connection().execute("SELECT test_predictions FROM runs WHERE id = ?", (run_id,)).fetchone()
+        if row is None:
+            raise RunNotFound(run_id)
+        return None if row[0] is None else torch.from_numpy(np.frombuffer(row[0], dtype=np.uint8).astype(np.int64))
+
+    # -- helpers -----------------------------------------------------------------------------------
+    def _update(self, run_id: int, assignments: str, params: tuple[Any, ...]) -> None:
+        with self._write() as conn:
+            if not conn.execute(f"UPDATE runs SET {assignments} WHERE id = ?", (*params, run_id)).rowcount:
+                raise RunNotFound(run_id)
+
+    def _read_rows(self, run_id: int, sql: str) -> list[tuple[Any, ...]]:
+        conn = self._connection()
+        conn.execute("BEGIN")  # one snapshot: the existence check and the rows agree
+        try:
+            self._require(conn, run_id)
+            return conn.execute(sql, (run_id,)).fetchall()
+        finally:
+            conn.execute("COMMIT")
+
+    @staticmethod
+    def _require(conn: sqlite3.Connection, run_id: int) -> None:
+        if conn.execute("SELECT 1 FROM runs WHERE id = ?", (run_id,)).fetchone() is None:
+            raise RunNotFound(run_id)
+
+
+def _insert_losses(conn: sqlite3.Connection, run_id: int, points: LossPoints) -> None:
+    rows = [(run_id, int(i), float(v)) for i, v in zip(points.iterations, points.losses, strict=True)]
+    conn.executemany("INSERT OR REPLACE INTO losses (run_id, iteration, loss) VALUES (?, ?, ?)", rows)
+
+
+def _insert_epoch(conn: sqlite3.Connection, run_id: int, m: EpochMetrics) -> None:
+    conn.execute(
+        "INSERT OR REPLACE INTO epochs VALUES (?, ?, ?, ?, ?, ?, ?)",
+        (run_id, int(m.epoch), m.train_loss, m.train_accuracy, m.val_loss, m.val_accuracy, m.seconds),
+    )
+
+
+def _record(row: tuple[Any, ...]) -> RunRecord:
+    values = dict(zip(_RECORD_FIELDS, row, strict=True))
+    values["config"] = TrainConfig.from_json(values["config"])
+    values["progress"] = json.loads(values["progress"]) if values["progress"] else None
+    return RunRecord(**values)
+
+
+def _check_status(status: str) -> None:
+    if status not in STATUSES:
+        raise ValueError(f"unknown run status {status!r}; allowed: {', '.join(STATUSES)}")
+
+
+def _clean_name(name: str) -> str:
+    cleaned = " ".join(str(name).split())
+    if not cleaned:
+        raise ValueError("A run name cannot be empty: type at least one visible character.")
+    if len(cleaned) > MAX_NAME_LENGTH:
+        raise ValueError(f"A run name can be at most {MAX_NAME_LENGTH} characters (this one has {len(cleaned)}).")
+    return cleaned
+
+
+def _clean_error(message: str | None) -> str | None:
+    if message is None:
+        return None
+    line = " ".join(str(message).split()) or "unknown error"
+    return line if len(line) <= MAX_ERROR_LENGTH else line[: MAX_ERROR_LENGTH - 1] + "…"

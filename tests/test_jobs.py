@@ -1,0 +1,182 @@
+"""JobManager with real training on real MNIST files: queue order, concurrency limit, stop, failure, races."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from mnist_core.config import ConfigError, TrainConfig
+from mnist_core.jobs import JobManager, default_max_concurrent, execute_run
+from mnist_core.store import RunStore
+
+TINY = TrainConfig(hidden=(32,), epochs=1, train_limit=2000, val_size=500)  # 20 iterations, ~0.1 s
+LONG = TINY.replace(epochs=200, train_limit=20_000)  # minutes if nobody stops it
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> RunStore:
+    return RunStore(tmp_path / "runs")
+
+
+@pytest.fixture
+def make_manager(store: RunStore, data_root: Path, mnist):  # `mnist`: the dataset is loaded and cached once
+    managers: list[JobManager] = []
+
+    def make(**kwargs) -> JobManager:
+        kwargs.setdefault("data_root", data_root)
+        manager = JobManager(store, device="cpu", **kwargs)
+        managers.append(manager)
+        return manager
+
+    yield make
+    for manager in managers:
+        manager.shutdown(timeout=30)
+
+
+def wait_for(condition, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out waiting"
+        time.sleep(0.01)
+
+
+def test_a_submitted_run_trains_and_lands_in_the_store(store: RunStore, make_manager) -> None:
+    manager = make_manager(max_concurrent=1)
+    run_id = manager.submit(TINY, name="tiny")
+    assert manager.wait(run_id, timeout=30)
+    record = store.get(run_id)
+    assert (record.name, record.status, record.device, record.error) == ("tiny", "completed", "cpu", None)
+    assert record.test_accuracy > 0.5 and record.val_accuracy is not None
+    assert record.progress["iteration"] == TINY.total_iterations
+    assert store.losses(run_id).iterations[-1] == TINY.total_iterations
+    assert [e.epoch for e in store.epochs(run_id)] == [1]
+    assert store.load_weights(run_id).config == TINY
+    assert manager.active() == [] and manager.queue_position(run_id) is None
+
+
+def test_never_more_than_max_concurrent_runs_at_once(store: RunStore, make_manager) -> None:
+    manager = make_manager(max_concurrent=2)
+    ids = [manager.submit(TINY.replace(train_limit=6000, seed=i)) for i in range(5)]
+    most_at_once, positions = 0, []
+    while not all(manager.wait(run_id, timeout=0) for run_id in ids):
+        running = [r for r in store.list_runs() if r.status == "running"]
+        most_at_once = max(most_at_once, len(manager.active()), len(running))
+        if ids[4] in manager.queued():
+            positions.append(manager.queue_position(ids[4]))
+        time.sleep(0.002)
+    assert most_at_once == 2
+    assert positions and positions == sorted(positions, reverse=True)  # it only ever moved up the queue
+    assert set(positions) <= {1, 2, 3, 4, 5}
+    records = [store.get(run_id) for run_id in ids]
+    assert all(r.status == "completed" for r in records)
+    for run in records:  # when a run started, at most one other was still running
+        others = [o for o in records if o is not run and o.started <= run.started < o.finished]
+        assert len(others) <= 1
+
+
+def test_runs_start_in_the_order_they_were_submitted(store: RunStore, make_manager) -> None:
+    manager = make_manager(max_concurrent=1)
+    ids = [manager.submit(TINY.replace(seed=i)) for i in range(3)]
+    for run_id in ids:
+        assert manager.wait(run_id, timeout=30)
+    records = [store.get(run_id) for run_id in ids]
+    for before, after in zip(records, records[1:]):
+        assert before.finished <= after.started
+
+
+def test_stop_a_queued_run_and_a_running_one(store: RunStore, make_manager) -> None:
+    manager = make_manager(max_concurrent=1)
+    running, queued = manager.submit(LONG), manager.submit(TINY)
+    wait_for(lambda: (store.get(running).progress or {}).get("iteration", 0) > 0)
+    assert manager.active() == [running] and manager.queue_position(queued) == 1
+
+    assert manager.stop(queued)
+    record = store.get(queued)
+    assert record.status == "stopped" and record.started is None  # never ran
+    assert manager.queue_position(queued) is None and manager.wait(queued, timeout=0)
+
+    assert manager.stop(running)
+    assert manager.wait(running, timeout=30)
+    record = store.get(running)
+    assert record.status == "stopped"
+    assert record.progress["iteration"] < LONG.total_iterations
+    assert record.test_accuracy is not None and store.has_weights(running)  # a stopped run keeps what it learned
+    assert store.losses(queued).iterations == []
+    assert manager.stop(running) is False and manager.stop(424242) is False
+
+
+def test_failure_is_recorded_with_a_one_line_message(store: RunStore, make_manager, tmp_path: Path) -> None:
+    broken = tmp_path / "broken-data"
+    raw = broken / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    for name in ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz", "t10k-images-idx3-ubyte.gz",
+                 "t10k-labels-idx1-ubyte.gz"):
+        (raw / name).write_bytes(b"not a gzip file")
+    manager = make_manager(max_concurrent=1, data_root=broken)
+    run_id = manager.submit(TINY)
+    assert manager.wait(run_id, timeout=30)
+    record = store.get(run_id)
+    assert record.status == "failed"
+    assert "is corrupt or truncated" in record.error and "\n" not in record.error
+    assert not store.has_weights(run_id)
+
+
+def test_bad_configs_are_refused_before_anything_is_stored(store: RunStore, make_manager) -> None:
+    manager = make_manager(max_concurrent=1)
+    with pytest.raises(ConfigError, match="lr=-1"):
+        manager.submit(TINY.replace(lr=-1))
+    with pytest.raises(ConfigError, match="optimizer='lbfgs'"):
+        manager.submit_race(TINY, ["adam", "lbfgs"])
+    with pytest.raises(ValueError, match="at least one optimizer"):
+        manager.submit_race(TINY, [])
+    with pytest.raises(ValueError, match="repeated: adam"):
+        manager.submit_race(TINY, ["adam", "sgd", "adam"])
+    assert store.list_runs() == []
+
+
+def test_a_race_runs_one_run_per_optimizer_from_the_same_start(store: RunStore, make_manager) -> None:
+    manager = make_manager(max_concurrent=2)
+    ids = manager.submit_race(TINY.replace(seed=7), ["sgd", "momentum", "adam"])
+    for run_id in ids:
+        assert manager.wait(run_id, timeout=30)
+    records = [store.get(run_id) for run_id in ids]
+    assert [r.name for r in records] == ["race · sgd", "race · momentum", "race · adam"]
+    assert [r.config.optimizer for r in records] == ["sgd", "momentum", "adam"]
+    assert {r.config.replace(optimizer="x") for r in records} == {TINY.replace(seed=7, optimizer="x")}
+    assert len({r.group_id for r in records}) == 1 and records[0].group_id
+    assert all(r.status == "completed" for r in records)
+    other = manager.submit_race(TINY, ["adam", "sgd"])
+    assert store.get(other[0]).group_id not in (None, records[0].group_id)
+
+
+def test_shutdown_interrupts_the_queue_and_refuses_new_runs(store: RunStore, make_manager) -> None:
+    manager = make_manager(max_concurrent=1)
+    running, queued = manager.submit(LONG), manager.submit(TINY)
+    wait_for(lambda: store.get(running).status == "running")
+    manager.shutdown(timeout=30)
+    assert store.get(running).status == "stopped"
+    assert store.get(queued).status == "interrupted" and "shut down" in store.get(queued).error
+    with pytest.raises(RuntimeError, match="shut down"):
+        manager.submit(TINY)
+
+
+def test_execute_run_skips_a_run_that_already_ended(store: RunStore, data_root: Path) -> None:
+    run_id = store.create_run(TINY)
+    store.set_status(run_id, "stopped")
+    assert execute_run(store, run_id, TINY, device="cpu", data_root=data_root) is None
+    assert store.get(run_id).status == "stopped" and store.losses(run_id).iterations == []
+
+
+def test_max_concurrent_defaults_from_the_environment(monkeypatch: pytest.MonkeyPatch, store: RunStore) -> None:
+    monkeypatch.delenv("MNIST_PLAYGROUND_MAX_JOBS", raising=False)
+    assert default_max_concurrent() == 4  # a four-optimizer race runs side by side
+    monkeypatch.setenv("MNIST_PLAYGROUND_MAX_JOBS", "3")
+    assert default_max_concurrent() == 3
+    for bad in ("0", "two"):
+        monkeypatch.setenv("MNIST_PLAYGROUND_MAX_JOBS", bad)
+        with pytest.raises(ValueError, match="MNIST_PLAYGROUND_MAX_JOBS must be a whole number"):
+            JobManager(store)
+    with pytest.raises(ValueError, match="at least 1"):
+        JobManager(store, max_concurrent=0)
