@@ -1,0 +1,179 @@
+"""Compare: overlay runs' curves, see which settings differ, race optimizers, rename and delete runs."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+import app_resources
+from mnist_core import charts
+from mnist_core.config import OPTIMIZERS, PRESETS, ConfigError, preset_config
+from mnist_core.data import DATASET_INFO
+from mnist_core.run_views import (X_AXES, comparison_table, loss_x_values, progress_fraction, progress_line,
+                                  run_label)
+from mnist_core.store import RunNotFound, RunRecord
+
+LIVE_REFRESH_S = 1.0
+KEEP = "session"  # widget values survive a visit to another page (persist_state)
+DEFAULT_SHOWN = 3
+RACE_OPTIMIZERS = ["sgd", "momentum", "rmsprop", "adam"]
+
+
+def say(kind: str, text: str) -> None:
+    """A message from a button callback, shown once on the rerun it triggers."""
+    st.session_state["compare_message"] = (kind, text)
+
+
+def start_race() -> None:
+    # A callback (runs before the page is drawn), so it may select the racers in the "Runs to compare" widget.
+    state = st.session_state
+    try:
+        config = preset_config(state["compare_race_preset"], dataset=state["compare_race_dataset"],
+                               epochs=int(state["compare_race_epochs"]), lr=float(state["compare_race_lr"]))
+        ids = app_resources.jobs().submit_race(config, state["compare_race_optimizers"])
+    except (ConfigError, ValueError) as exc:
+        say("error", f"The race could not start: {exc}")
+        return
+    state["compare_runs"] = ids
+    state["compare_x_axis"] = "iteration"  # a fair race: the same number of updates, whatever the queue did
+    say("success", f"The race is on: {len(ids)} runs with the same seed and the same initial weights.")
+
+
+def rename_run() -> None:
+    run_id, name = st.session_state["compare_manage_run"], st.session_state.get("compare_new_name", "")
+    try:
+        app_resources.store().rename(run_id, name)
+    except (RunNotFound, ValueError) as exc:
+        say("error", f"Could not rename: {exc}")
+        return
+    st.session_state["compare_new_name"] = ""
+    say("success", f"Run #{run_id} is now called “{' '.join(name.split())}”.")
+
+
+def delete_run(run_id: int) -> None:
+    st.session_state.pop("compare_confirm_delete", None)
+    app_resources.jobs().stop(run_id)  # a run still training must not write into a deleted row
+    try:
+        app_resources.store().delete(run_id)
+    except RunNotFound as exc:
+        say("error", str(exc))
+        return
+    say("success", f"Run #{run_id} deleted.")
+
+
+def comparison(records: list[RunRecord], axis: str) -> None:
+    """The chosen runs' curves, overlaid, then the table of what differs and how they ended."""
+    store = app_resources.store()
+    losses, accuracy = [], []
+    for r in records:
+        try:
+            points, epochs = store.losses(r.id), store.epochs(r.id)
+        except RunNotFound:
+            continue  # deleted by another session a moment ago; the next rerun drops it from the choice
+        if points.iterations:
+            losses.append(charts.RunSeries(r.id, r.name, loss_x_values(axis, r, points, epochs), points.losses))
+        validated = [m for m in epochs if m.val_accuracy is not None]
+        if validated:
+            accuracy.append(charts.RunSeries(r.id, r.name, [m.epoch for m in validated],
+                                             [m.val_accuracy for m in validated]))
+    left, right = st.columns(2)
+    with left:
+        if losses:
+            st.plotly_chart(charts.compare_loss_figure(losses, X_AXES[axis]), key="compare_loss")
+        else:
+            st.caption("The training losses appear here as soon as a chosen run starts.")
+    with right:
+        if accuracy:
+            st.plotly_chart(charts.compare_epoch_figure(accuracy, "accuracy"), key="compare_val_accuracy")
+        else:
+            st.caption("Validation accuracy appears here when a chosen run finishes its first epoch.")
+    if accuracy and len(accuracy) < len(records):
+        st.caption("Runs without a validation curve have not finished an epoch yet or use validation size 0.")
+    if len(records) == 1:
+        st.caption("One run: choose two or more to see which settings differ.")
+    else:
+        st.caption("Only the settings that differ between these runs are shown, then the final metrics.")
+    table = comparison_table(records)
+    st.dataframe(table, hide_index=True)
+    st.download_button("Download table as CSV", table.to_csv(index=False).encode(), file_name="mnist-runs.csv",
+                       mime="text/csv", icon=":material/download:", key="compare_csv")
+
+
+@st.fragment(run_every=LIVE_REFRESH_S)
+def live_comparison(run_ids: tuple[int, ...], axis: str) -> None:
+    """Redrawn every second while any chosen run trains: a race is watched here."""
+    by_id = {r.id: r for r in app_resources.store().list_runs(limit=500)}
+    records = [by_id[i] for i in run_ids if i in by_id]  # in the order chosen, so colours and rows stay put
+    active = [r for r in records if r.is_active]
+    if not active:
+        st.rerun()  # all finished: the whole page once more, with its table, then no more refreshing
+    with st.empty().container():  # one block: when a racer finishes, its bar goes instead of lingering
+        for r in active:
+            if r.status == "queued":
+                st.caption(f":material/hourglass_empty: {r.name}: queued, it starts when a worker is free")
+            else:
+                st.progress(progress_fraction(r), text=f"{r.name}: {progress_line(r)}")
+    comparison(records, axis)
+
+
+st.title("Compare runs")
+if "compare_message" in st.session_state:
+    kind, text = st.session_state.pop("compare_message")
+    (st.success if kind == "success" else st.error)(text)
+
+with st.container(border=True):
+    st.subheader("Optimizer race")
+    st.caption("One click trains the same network from the same initial weights (same seed) once per optimizer; "
+               "only the optimizer differs. Watch them race below.")
+    st.session_state.setdefault("compare_race_preset", "mlp-3")
+    st.session_state.setdefault("compare_race_dataset", "mnist")
+    st.session_state.setdefault("compare_race_epochs", 3)
+    st.session_state.setdefault("compare_race_lr", 0.001)
+    st.session_state.setdefault("compare_race_optimizers", RACE_OPTIMIZERS)
+    network, data, epochs, lr = st.columns(4)
+    network.selectbox("Network", list(PRESETS), key="compare_race_preset", persist_state=KEEP)
+    data.selectbox("Dataset", list(DATASET_INFO), key="compare_race_dataset", persist_state=KEEP,
+                   format_func=lambda n: DATASET_INFO[n].title)
+    epochs.number_input("Epochs", min_value=1, max_value=50, step=1, key="compare_race_epochs", persist_state=KEEP)
+    lr.number_input("Learning rate", min_value=0.0, step=0.0005, format="%g", key="compare_race_lr",
+                    persist_state=KEEP)
+    st.multiselect("Optimizers", OPTIMIZERS, key="compare_race_optimizers", persist_state=KEEP)
+    chosen = st.session_state["compare_race_optimizers"]
+    st.button("Start the race", type="primary", icon=":material/flag:", on_click=start_race, disabled=len(chosen) < 2,
+              key="race_start", help=None if len(chosen) >= 2 else "Pick at least two optimizers.")
+
+runs = {r.id: r for r in app_resources.store().list_runs(limit=200)}
+if not runs:
+    st.info("No runs to compare yet: train one on the Train page, or start an optimizer race above.")
+    st.stop()
+
+st.subheader("Runs")
+if "compare_runs" not in st.session_state:
+    st.session_state["compare_runs"] = list(runs)[:DEFAULT_SHOWN]  # the most recent
+st.session_state["compare_runs"] = [i for i in st.session_state["compare_runs"] if i in runs]
+chosen_ids = st.multiselect("Runs to compare", list(runs), key="compare_runs", persist_state=KEEP,
+                            format_func=lambda i: run_label(runs[i]))
+st.session_state.setdefault("compare_x_axis", "iteration")
+axis = st.radio("Loss x axis", list(X_AXES), key="compare_x_axis", persist_state=KEEP, horizontal=True,
+                format_func=X_AXES.get)
+if not chosen_ids:
+    st.info("Choose one or more runs above.")
+else:
+    records = [runs[i] for i in chosen_ids]
+    if any(r.is_active for r in records):
+        live_comparison(tuple(chosen_ids), axis)
+    else:
+        comparison(records, axis)
+
+st.subheader("Rename or delete a run")
+manage = st.selectbox("Run", list(runs), key="compare_manage_run", format_func=lambda i: run_label(runs[i]))
+name_column, rename_column, delete_column = st.columns([3, 1, 1], vertical_alignment="bottom")
+name_column.text_input("New name", key="compare_new_name", placeholder=runs[manage].name)
+rename_column.button("Rename", on_click=rename_run, key="rename_button")
+if delete_column.button("Delete run…", key="delete_button"):
+    st.session_state["compare_confirm_delete"] = manage
+pending = st.session_state.get("compare_confirm_delete")
+if pending in runs:
+    st.warning(f"Delete **{runs[pending].name}** with its metrics and weights, for every user? This cannot be undone.")
+    yes, no, _ = st.columns([1, 1, 4])
+    yes.button("Yes, delete", type="primary", on_click=delete_run, args=(pending,), key="delete_confirm")
+    no.button("Cancel", on_click=lambda: st.session_state.pop("compare_confirm_delete", None), key="delete_cancel")

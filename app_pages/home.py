@@ -1,0 +1,55 @@
+"""Home: what the playground is, real sample images with their labels, and the way into each page."""
+
+from __future__ import annotations
+
+import numpy as np
+import streamlit as st
+
+import app_resources
+from mnist_core.data import DATASET_INFO, DatasetUnavailable
+from mnist_core.run_views import upscale
+
+SAMPLE_COLUMNS = 10
+SAMPLE_ROWS = 2
+
+st.title("MNIST Playground")
+st.markdown(
+    "Train a neural network on handwritten digits (MNIST) or clothes (Fashion-MNIST) and **watch it learn**: "
+    "pick the batch size, epochs, optimizer, learning rate, layers, dropout and initialisation, see the loss "
+    "fall live, compare your runs, then draw a digit and see what your network thinks it is."
+)
+
+links = st.columns(3)
+with links[0]:
+    with st.container(border=True):
+        st.markdown("**1. Train**: choose hyperparameters (or a course preset) and watch the loss live.")
+        st.page_link("app_pages/train.py", label="Train a network", icon=":material/fitness_center:")
+with links[1]:
+    with st.container(border=True):
+        st.markdown("**2. Draw**: write a digit with the mouse; see the softmax probabilities.")
+        st.page_link("app_pages/draw.py", label="Draw a digit", icon=":material/draw:")
+with links[2]:
+    with st.container(border=True):
+        st.markdown("**3. Compare**: overlay runs, or race SGD against Momentum, RMSprop and Adam.")
+        st.page_link("app_pages/compare.py", label="Compare runs", icon=":material/monitoring:")
+
+st.subheader("What the network sees")
+controls = st.columns([3, 1])
+name = controls[0].radio("Dataset", list(DATASET_INFO), horizontal=True, key="home_dataset", persist_state="session",
+                         format_func=lambda n: DATASET_INFO[n].title)
+if controls[1].button("Show other samples", key="home_shuffle"):
+    st.session_state["home_sample_seed"] = st.session_state.get("home_sample_seed", 0) + 1
+
+try:
+    data = app_resources.dataset(name)
+except DatasetUnavailable as exc:
+    st.warning(f"The sample images need the dataset. {exc}")
+else:
+    rng = np.random.default_rng(st.session_state.get("home_sample_seed", 0))
+    picks = rng.choice(len(data.test_images), SAMPLE_COLUMNS * SAMPLE_ROWS, replace=False)
+    st.caption(f"Random images from the {DATASET_INFO[name].title} test set, 28×28 pixels each, with their labels.")
+    for row in range(SAMPLE_ROWS):
+        columns = st.columns(SAMPLE_COLUMNS)
+        for column, index in zip(columns, picks[row * SAMPLE_COLUMNS:(row + 1) * SAMPLE_COLUMNS]):
+            label = data.class_names[int(data.test_labels[index])]
+            column.image(upscale(data.test_images[index].numpy(), 4), caption=label, width="stretch")

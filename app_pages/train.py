@@ -1,0 +1,163 @@
+"""Train: pick hyperparameters (or a course preset), see what they mean, start a run and watch it learn."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+import app_resources
+from app_run_view import finished_run, live_run
+from mnist_core.config import (ACTIVATIONS, DATASETS, INITS, MODELS, OPTIMIZERS, PRESET_DESCRIPTIONS, PRESETS,
+                               ConfigError, ConfigProblem, TrainConfig)
+from mnist_core.config_form import FIELD_LABELS, config_from_form, form_values, problem_message
+from mnist_core.data import DATASET_INFO
+from mnist_core.models import build_model, layer_summary, parameter_count
+from mnist_core.run_views import iteration_lines, run_label
+
+CUSTOM = "custom"
+MODEL_NAMES = {"mlp": "MLP (fully connected)", "cnn": "CNN (LeNet-style)"}
+FORM_FIELDS = tuple(name for name in FIELD_LABELS if name != "preset")
+KEEP = "session"  # widget values survive a visit to another page (persist_state)
+
+
+def key(field: str) -> str:
+    return f"train_{field}"
+
+
+def field(name: str) -> dict[str, str]:
+    """Label, key and persistence of a form widget: the label is the one problem messages use."""
+    return {"label": FIELD_LABELS[name], "key": key(name), "persist_state": KEEP}
+
+
+def fill_form(config: TrainConfig) -> None:
+    for name, value in form_values(config).items():
+        if name in FORM_FIELDS:
+            st.session_state[key(name)] = value
+
+
+def apply_preset() -> None:
+    # A callback runs before the widgets are drawn, so it may set their values; the chosen dataset is kept.
+    name = st.session_state[key("preset")]
+    if name != CUSTOM:
+        fill_form(PRESETS[name].replace(dataset=st.session_state.get(key("dataset"), "mnist")))
+
+
+def form_config() -> tuple[TrainConfig | None, list[ConfigProblem]]:
+    """The config the form's (last submitted) values describe, or None and every problem."""
+    return config_from_form({name: st.session_state.get(key(name)) for name in FORM_FIELDS})
+
+
+def start_training() -> None:
+    # A callback (the form's values are already in session state), so it can also select the new run in
+    # "Show run" and empty the name box for the next run, both widgets drawn further down the page.
+    config, problems = form_config()
+    if problems:
+        return  # the page lists them
+    try:
+        run_id = app_resources.jobs().submit(config, name=st.session_state.get(key("name")) or None)
+    except (ConfigError, ValueError) as exc:
+        st.session_state["train_start_error"] = f"Could not start the run: {exc}"
+        return
+    st.session_state["train_selected_run"] = run_id
+    st.session_state[key("name")] = ""
+    st.session_state["train_started"] = run_id
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def network_preview(config_json: str) -> tuple[int, pd.DataFrame]:
+    """Parameter count and layer table; cached because building a wide network takes a moment."""
+    model = build_model(TrainConfig.from_json(config_json))
+    rows = [{"layer": f"{info.name}: {info.kind}", "output shape": " × ".join(map(str, info.output_shape)),
+             "parameters": info.params} for info in layer_summary(model)]
+    return parameter_count(model), pd.DataFrame(rows)
+
+
+if key("preset") not in st.session_state:  # first visit in this browser session: the course's mlp-3
+    st.session_state[key("preset")] = "mlp-3"
+    fill_form(PRESETS["mlp-3"])
+
+# Widget values are in session state before the widgets are drawn, so the whole page can use the config.
+config, problems = form_config()
+
+st.title("Train a network")
+preset_column, description_column = st.columns([1, 3], vertical_alignment="bottom")
+preset_column.selectbox("Preset", [CUSTOM, *PRESETS], key=key("preset"), persist_state=KEEP, on_change=apply_preset,
+                        help="The course's experiments. Picking one fills in the form below.")
+chosen = st.session_state[key("preset")]
+description = PRESET_DESCRIPTIONS.get(chosen, "Your own settings: change anything in the form.")
+if chosen != CUSTOM and config is not None and config.preset != chosen:
+    description += " You changed its network or optimizer settings, so a run counts as custom."
+description_column.caption(description)
+
+with st.form("train_form", border=True):
+    data_column, network_column, optimisation_column = st.columns(3, gap="large")
+    with data_column:
+        st.subheader("Data")
+        st.selectbox(**field("dataset"), options=DATASETS, format_func=lambda n: DATASET_INFO[n].title)
+        st.number_input(**field("val_size"), min_value=0, step=1000,
+                        help="Held out from the 60,000 training images to measure overfitting.")
+        st.number_input(**field("train_limit"), min_value=0, step=1000,
+                        help="Train on only the first N of the remaining images, for quick experiments.")
+        st.number_input(**field("batch_size"), min_value=1, step=50,
+                        help="Images per gradient step. The whole training set = full-batch gradient descent.")
+        st.checkbox(**field("shuffle"))
+        st.checkbox(**field("drop_last"))
+    with network_column:
+        st.subheader("Network")
+        st.selectbox(**field("model"), options=MODELS, format_func=MODEL_NAMES.get)
+        st.text_input(**field("hidden"), placeholder="e.g. 256, 256",
+                      help="Units per hidden layer, comma-separated (0 to 8 layers). Empty: no hidden layer "
+                           "(softmax regression for the MLP). For the CNN: the dense layers after the convolutions.")
+        st.text_input(**field("conv_channels"),
+                      help="CNN only: channels of its two 5×5 convolution blocks, e.g. 16, 32.")
+        st.selectbox(**field("activation"), options=ACTIVATIONS)
+        st.number_input(**field("dropout"), min_value=0.0, step=0.05, format="%.2f",
+                        help="Probability of zeroing each hidden unit while training (0 to 0.9).")
+        st.selectbox(**field("init"), options=INITS,
+                     help="How the initial weights are drawn; 'default' is PyTorch's own.")
+    with optimisation_column:
+        st.subheader("Optimisation")
+        st.selectbox(**field("optimizer"), options=OPTIMIZERS)
+        st.number_input(**field("lr"), min_value=0.0, step=0.0005, format="%g")
+        st.number_input(**field("weight_decay"), min_value=0.0, step=0.0001, format="%g",
+                        help="L2 penalty on the weights (0 = none).")
+        st.number_input(**field("epochs"), min_value=1, step=1)
+        st.number_input(**field("seed"), min_value=0, step=1,
+                        help="Same seed and settings → the same initial weights and batch order.")
+        st.text_input("Run name (optional)", key=key("name"), persist_state=KEEP, placeholder="e.g. my first Adam run")
+    check_column, start_column = st.columns([1, 5])
+    with check_column:
+        st.form_submit_button("Update preview", help="Show what the settings above mean, without training.")
+    with start_column:
+        st.form_submit_button("Start training", type="primary", icon=":material/play_arrow:", on_click=start_training)
+
+if problems:
+    st.error("Fix these settings before training:\n\n" + "\n".join(f"- {problem_message(p)}" for p in problems))
+else:
+    st.subheader("What these settings mean")
+    arithmetic, size, layers = st.columns([3, 1, 3])
+    with arithmetic:
+        st.markdown("\n".join(f"- {line}" for line in iteration_lines(config)))
+    count, table = network_preview(config.to_json())
+    size.metric("Parameters", f"{count:,}")
+    layers.dataframe(table, hide_index=True)
+
+if "train_start_error" in st.session_state:
+    st.error(st.session_state.pop("train_start_error"))
+if "train_started" in st.session_state:
+    st.toast(f"Run #{st.session_state.pop('train_started')} started: watch it below")
+
+st.divider()
+st.header("Runs")
+runs = {r.id: r for r in app_resources.store().list_runs(limit=200)}
+if not runs:
+    st.info("No runs yet: choose settings above and press **Start training**.")
+    st.stop()
+if st.session_state.get("train_selected_run") not in runs:  # deleted meanwhile, or a first visit
+    st.session_state["train_selected_run"] = next(iter(runs))
+selected = st.selectbox("Show run", list(runs), key="train_selected_run", persist_state=KEEP,
+                        format_func=lambda i: run_label(runs[i]))
+if runs[selected].is_active:
+    live_run(selected)
+else:
+    finished_run(runs[selected])

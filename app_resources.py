@@ -1,0 +1,93 @@
+"""The app's shared, process-wide objects, created once per process with st.cache_resource.
+
+Kept outside app_pages/, which holds only pages. Every getter is keyed by the
+directory it serves, so a process (or a test) that points MNIST_PLAYGROUND_RUNS / _DATA elsewhere gets its own
+objects instead of another directory's.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import streamlit as st
+
+from mnist_core.data import Dataset, data_dir, load_dataset
+from mnist_core.jobs import JobManager
+from mnist_core.predict import DEFAULT_MODEL_PATH, LoadedModel, load_default_model, load_run_model
+from mnist_core.store import RunStore, runs_dir
+from mnist_core.weights import WeightsError, load_model
+
+
+def runs_root() -> str:
+    return str(runs_dir().resolve())
+
+
+def data_root() -> str:
+    return str(data_dir().resolve())
+
+
+@st.cache_resource(show_spinner=False)
+def _store(root: str) -> RunStore:
+    return RunStore(Path(root))
+
+
+@st.cache_resource(show_spinner=False)
+def _jobs(root: str, data: str) -> JobManager:
+    # One manager per process: all browser sessions queue onto the same workers and see the same runs.
+    return JobManager(_store(root), data_root=Path(data))
+
+
+def store() -> RunStore:
+    """The run store (SQLite) of MNIST_PLAYGROUND_RUNS."""
+    return _store(runs_root())
+
+
+def jobs() -> JobManager:
+    """The process-wide background trainer."""
+    return _jobs(runs_root(), data_root())
+
+
+@st.cache_resource(show_spinner="Loading the dataset…")
+def _dataset(name: str, root: str) -> Dataset:
+    return load_dataset(name, Path(root))
+
+
+def dataset(name: str) -> Dataset:
+    """A dataset's tensors; raises DatasetUnavailable (not cached, so a fixed data dir works on the next try)."""
+    return _dataset(name, data_root())
+
+
+@st.cache_resource(show_spinner=False)
+def _default_model(stamp: float) -> LoadedModel:  # stamp: the file's mtime, so a replaced file is reloaded
+    return load_default_model()
+
+
+def default_model() -> LoadedModel:
+    """The built-in LeNet; raises ModelUnavailable / WeightsError when its file is missing or damaged."""
+    return _default_model(DEFAULT_MODEL_PATH.stat().st_mtime if DEFAULT_MODEL_PATH.is_file() else 0.0)
+
+
+@st.cache_resource(show_spinner=False, max_entries=16)
+def _run_model(root: str, run_id: int, stamp: float) -> LoadedModel:
+    return load_run_model(_store(root), run_id)
+
+
+def run_model(run_id: int) -> LoadedModel:
+    """A stored run's model. Keyed by the weights file's modification time too: SQLite may give a deleted
+    run's id to a new run, and a stale cached model must never answer for it."""
+    path = store().weights_path(run_id)
+    stamp = path.stat().st_mtime if path.is_file() else 0.0
+    return _run_model(runs_root(), run_id, stamp)
+
+
+@st.cache_resource(show_spinner=False)
+def _default_model_accuracy(stamp: float) -> float | None:
+    try:
+        return float(load_model(DEFAULT_MODEL_PATH).metadata["test_accuracy"])
+    except (KeyError, ValueError, WeightsError):
+        return None
+
+
+def default_model_accuracy() -> float | None:
+    """The built-in model's MNIST test accuracy from its file's metadata (written when it was trained)."""
+    return _default_model_accuracy(DEFAULT_MODEL_PATH.stat().st_mtime if DEFAULT_MODEL_PATH.is_file() else 0.0)

@@ -1,0 +1,161 @@
+"""One run on screen: live progress while it trains, then its test results. Used by the Train page.
+
+Kept outside app_pages/, which holds only pages. Everything it shows is read from the RunStore, so every
+browser session sees the same runs, whichever session (or the command line) started them.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import streamlit as st
+
+import app_resources
+from mnist_core import charts
+from mnist_core.data import DatasetUnavailable, dataset_status
+from mnist_core.run_views import (architecture, dataset_title, format_seconds, misclassified_indices,
+                                  progress_fraction, progress_line, upscale)
+from mnist_core.store import RunNotFound, RunRecord
+
+LIVE_REFRESH_S = 1.0
+STATUS_ICONS = {"queued": ":material/hourglass_empty:", "running": ":material/directions_run:",
+                "completed": ":material/check_circle:", "stopped": ":material/stop_circle:",
+                "failed": ":material/error:", "interrupted": ":material/warning:"}
+MISCLASSIFIED_SHOWN = 24
+MISCLASSIFIED_COLUMNS = 8
+
+
+def run_summary(record: RunRecord) -> None:
+    c = record.config
+    st.caption(
+        f"{STATUS_ICONS.get(record.status, '')} **{record.status}** · {dataset_title(c.dataset)} · "
+        f"{architecture(c)} · {c.activation} · init {c.init} · dropout {c.dropout:g} · "
+        f"{c.optimizer} lr {c.lr:g} · "
+        f"batch {c.batch_size} · {c.epochs} epochs · seed {c.seed}"
+    )
+
+
+def training_charts(record: RunRecord) -> None:
+    """Loss per iteration, then accuracy and loss per epoch (train vs validation) side by side."""
+    store = app_resources.store()
+    try:
+        points, epochs = store.losses(record.id), store.epochs(record.id)
+    except RunNotFound as exc:  # deleted by another session while this one shows it
+        st.info(str(exc))
+        return
+    if not points.iterations:
+        if record.is_active:
+            st.caption("The first losses appear here within a second of the training starting.")
+        return
+    st.plotly_chart(charts.loss_figure(points.iterations, points.losses, record.id), key=f"loss_{record.id}")
+    if not epochs:
+        st.caption("Accuracy per epoch appears when the first epoch ends.")
+        return
+    numbers = [m.epoch for m in epochs]
+    left, right = st.columns(2)
+    with left:
+        st.plotly_chart(charts.epoch_figure(numbers, [m.train_accuracy for m in epochs],
+                                            [m.val_accuracy for m in epochs], "accuracy", record.id),
+                        key=f"epoch_acc_{record.id}")
+    with right:
+        st.plotly_chart(charts.epoch_figure(numbers, [m.train_loss for m in epochs],
+                                            [m.val_loss for m in epochs], "loss", record.id),
+                        key=f"epoch_loss_{record.id}")
+    if all(m.val_accuracy is None for m in epochs):
+        st.caption("No validation curve: this run used all training images (validation size 0).")
+
+
+def stop_button(record: RunRecord) -> None:
+    if st.button("Stop", key=f"stop_{record.id}", icon=":material/stop_circle:",
+                 help="Stop after the current iteration; what it learned so far is kept and tested."):
+        if not app_resources.jobs().stop(record.id):
+            st.warning("This run was started by another process (the command line?): stop it there.")
+
+
+@st.fragment(run_every=LIVE_REFRESH_S)
+def live_run(run_id: int) -> None:
+    """Redrawn every second while the run is queued or running; a full rerun shows the results once it ends."""
+    try:
+        record = app_resources.store().get(run_id)
+    except RunNotFound as exc:
+        st.info(str(exc))
+        return
+    if not record.is_active:
+        st.rerun()  # the whole page: the finished view is static (no more refreshing)
+    with st.empty().container():  # one block, so the queued view is replaced, not kept, once it runs
+        run_summary(record)
+        if record.status == "queued":
+            position = app_resources.jobs().queue_position(run_id)
+            where = f"number {position} in the queue" if position else "about to start"
+            st.info(f"Queued: {where}. It starts as soon as a running training finishes.")
+            stop_button(record)
+            return
+        bar, button = st.columns([6, 1], vertical_alignment="bottom")
+        bar.progress(progress_fraction(record), text=progress_line(record))
+        with button:
+            stop_button(record)
+    training_charts(record)
+
+
+def finished_run(record: RunRecord) -> None:
+    """A run that ended: why it failed, or its test results and diagnostics."""
+    run_summary(record)
+    if record.status == "failed":
+        st.error(f"This run failed: {record.error or 'no reason was recorded'}")
+        missing = [s.title for s in dataset_status() if s.name == record.config.dataset and not s.present]
+        if missing:
+            st.info(f"{missing[0]} is not on this machine yet: the sidebar's “How to get {missing[0]}” says how "
+                    "to get it; then start the run again.")
+    elif record.status == "interrupted":
+        st.warning(f"This run was interrupted ({record.error or 'its process ended'}): the charts show how far "
+                   "it got; start it again to finish it.")
+    elif record.status == "stopped":
+        st.info("You stopped this run early: the test results are for the network as it was then.")
+    if record.test_accuracy is not None:
+        test_metrics(record)
+    training_charts(record)
+    if record.test_accuracy is not None:
+        test_diagnostics(record)
+
+
+def test_metrics(record: RunRecord) -> None:
+    columns = st.columns(4)
+    columns[0].metric("Test accuracy", f"{record.test_accuracy:.2%}")
+    columns[1].metric("Test loss", f"{record.test_loss:.4f}")
+    columns[2].metric("Training time", format_seconds(record.duration_s))
+    columns[3].metric("Device", (record.device or "-").upper())
+
+
+def test_diagnostics(record: RunRecord) -> None:
+    """Confusion matrix, per-class accuracy and the misclassified images of the 10,000 test images."""
+    try:
+        predictions = app_resources.store().test_predictions(record.id)
+    except RunNotFound:
+        return  # deleted meanwhile; training_charts already said so
+    if predictions is None:
+        return
+    try:
+        data = app_resources.dataset(record.config.dataset)
+    except DatasetUnavailable as exc:
+        st.warning(f"The test-set diagnostics need the dataset: {exc}")
+        return
+    labels, predicted = data.test_labels.numpy(), predictions.numpy()
+    left, right = st.columns(2)
+    with left:
+        st.plotly_chart(charts.confusion_figure(labels, predicted, data.class_names), key=f"confusion_{record.id}")
+    with right:
+        st.plotly_chart(charts.per_class_figure(labels, predicted, data.class_names, record.id),
+                        key=f"per_class_{record.id}")
+    wrong = misclassified_indices(labels, predicted, MISCLASSIFIED_SHOWN)
+    total_wrong = int(np.count_nonzero(labels != predicted))
+    st.subheader("Misclassified test images")
+    if not wrong:
+        st.success("Not a single test image is misclassified.")
+        return
+    st.caption(f"{total_wrong:,} of {len(labels):,} test images are misclassified; the first {len(wrong)}, "
+               "labelled true → predicted:")
+    for start in range(0, len(wrong), MISCLASSIFIED_COLUMNS):
+        columns = st.columns(MISCLASSIFIED_COLUMNS)
+        for column, index in zip(columns, wrong[start:start + MISCLASSIFIED_COLUMNS]):
+            truth, guess = data.class_names[labels[index]], data.class_names[predicted[index]]
+            column.image(upscale(data.test_images[index].numpy(), 3), caption=f"{truth} → {guess}",
+                         width="stretch")

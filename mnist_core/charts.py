@@ -1,0 +1,222 @@
+"""Plotly figures for the app: live training curves, test-set diagnostics, probabilities and run comparisons.
+
+No Streamlit here, so every figure can be built (and tested) from plain data. One colour per run everywhere
+(`run_color`): a student who saw run #3 in orange on the Train page finds it orange on the Compare page too.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import plotly.graph_objects as go
+
+# Tableau 10: distinct on a white background and for the common colour-vision deficiencies.
+PALETTE = (
+    "#4E79A7", "#F28E2B", "#59A14F", "#E15759", "#76B7B2",
+    "#EDC948", "#B07AA1", "#FF9DA7", "#9C755F", "#3B3B3B",
+)
+HIGHLIGHT = "#E15759"  # the predicted class among grey bars
+MUTED = "#BAB0AC"
+LOSS_AXIS = "cross-entropy loss (nats)"
+ACCURACY_AXIS = "accuracy (%)"
+CHART_HEIGHT = 340
+# Points drawn per curve. A 15-epoch run has 8,250 iterations; sending all of them every second while it trains
+# costs the training process and the browser far more than the extra detail is worth on a laptop screen.
+MAX_POINTS = 1500
+COMPARE_HEIGHT = 380
+
+
+def run_color(run_id: int | None) -> str:
+    """The colour of a run on every page; the built-in model (no run id) is always the first colour."""
+    return PALETTE[(run_id or 0) % len(PALETTE)]
+
+
+def _layout(fig: go.Figure, title: str, x_title: str, y_title: str, height: int = CHART_HEIGHT) -> go.Figure:
+    fig.update_layout(
+        title={"text": title, "x": 0, "xanchor": "left", "font": {"size": 15}},
+        template="plotly_white",
+        height=height,
+        margin={"l": 10, "r": 10, "t": 60, "b": 10},
+        legend={"orientation": "h", "yanchor": "bottom", "y": 1.0, "xanchor": "right", "x": 1},
+        hovermode="x unified",
+    )
+    fig.update_xaxes(title_text=x_title, automargin=True)
+    fig.update_yaxes(title_text=y_title, automargin=True)
+    return fig
+
+
+def smoothing_window(points: int) -> int:
+    """A window that shows the trend of a few dozen iterations or of thousands alike: about 1/25 of the curve."""
+    return max(1, min(200, points // 25))
+
+
+def smooth(values: Sequence[float], window: int) -> list[float]:
+    """Trailing exponential moving average (debiased, as TensorBoard does), skipping NaN/inf so one
+    diverged iteration does not blank the rest of the curve; a non-finite value is drawn as a gap."""
+    if window <= 1:
+        return [float(v) for v in values]
+    alpha = 2.0 / (window + 1.0)
+    average, weight, out = 0.0, 0.0, []
+    for value in values:
+        if not math.isfinite(value):
+            out.append(float("nan"))
+            continue
+        average = (1 - alpha) * average + alpha * value
+        weight = (1 - alpha) * weight + alpha
+        out.append(average / weight)
+    return out
+
+
+def thin(x: Sequence[float], y: Sequence[float], max_points: int = MAX_POINTS) -> tuple[list[float], list[float]]:
+    """Every k-th point (and always the last) so at most about `max_points` remain; smooth before thinning."""
+    if len(x) <= max_points:
+        return list(x), list(y)
+    step = math.ceil(len(x) / max_points)
+    keep = list(range(0, len(x), step))
+    if keep[-1] != len(x) - 1:
+        keep.append(len(x) - 1)
+    return [x[i] for i in keep], [y[i] for i in keep]
+
+
+def _finite_or_none(values: Sequence[float]) -> list[float | None]:
+    # JSON has no NaN: None makes plotly leave a gap instead of failing to serialise.
+    return [float(v) if v is not None and math.isfinite(v) else None for v in values]
+
+
+def loss_figure(iterations: Sequence[int], losses: Sequence[float], run_id: int | None,
+                window: int | None = None, title: str = "Training loss per iteration") -> go.Figure:
+    """Raw per-iteration loss (faint) and its smoothed trend (solid), in the run's colour."""
+    color = run_color(run_id)
+    window = smoothing_window(len(losses)) if window is None else window
+    fig = go.Figure()
+    x, raw = thin(iterations, losses)
+    fig.add_scatter(x=x, y=_finite_or_none(raw), mode="lines", name="raw", line={"color": color, "width": 1},
+                    opacity=0.35)
+    x, trend = thin(iterations, smooth(losses, window))
+    fig.add_scatter(x=x, y=_finite_or_none(trend), mode="lines",
+                    name=f"smoothed ({window} it.)" if window > 1 else "smoothed", line={"color": color, "width": 2.5})
+    return _layout(fig, title, "iteration (mini-batch updates)", LOSS_AXIS)
+
+
+def epoch_figure(epochs: Sequence[int], train: Sequence[float], validation: Sequence[float | None],
+                 metric: str, run_id: int | None) -> go.Figure:
+    """Train (solid) vs validation (dashed) per epoch: a growing gap between them is overfitting."""
+    if metric not in ("accuracy", "loss"):
+        raise ValueError(f"metric must be 'accuracy' or 'loss', not {metric!r}")
+    scale = 100.0 if metric == "accuracy" else 1.0
+    color = run_color(run_id)
+    fig = go.Figure()
+    fig.add_scatter(x=list(epochs), y=_finite_or_none([v * scale for v in train]), mode="lines+markers",
+                    name="train", line={"color": color, "width": 2.5})
+    if any(v is not None for v in validation):
+        fig.add_scatter(x=list(epochs), y=_finite_or_none([None if v is None else v * scale for v in validation]),
+                        mode="lines+markers", name="validation", line={"color": color, "width": 2.5, "dash": "dash"},
+                        marker={"symbol": "diamond"})
+    fig.update_xaxes(dtick=1 if len(epochs) <= 20 else None)
+    title = "Accuracy per epoch" if metric == "accuracy" else "Loss per epoch"
+    return _layout(fig, title, "epoch", ACCURACY_AXIS if metric == "accuracy" else LOSS_AXIS)
+
+
+def confusion_counts(labels: np.ndarray, predictions: np.ndarray, classes: int = 10) -> np.ndarray:
+    """counts[true, predicted]."""
+    labels, predictions = np.asarray(labels, dtype=np.int64), np.asarray(predictions, dtype=np.int64)
+    return np.bincount(labels * classes + predictions, minlength=classes * classes).reshape(classes, classes)
+
+
+def confusion_figure(labels: np.ndarray, predictions: np.ndarray, class_names: Sequence[str]) -> go.Figure:
+    """Test-set confusion matrix; the diagonal is right, everything else shows which classes get mixed up."""
+    counts = confusion_counts(labels, predictions, len(class_names))
+    names = list(class_names)
+    fig = go.Figure(go.Heatmap(
+        z=counts.tolist(), x=names, y=names, colorscale="Blues", text=counts.tolist(), texttemplate="%{text}",
+        hovertemplate="true %{y}, predicted %{x}: %{z} images<extra></extra>", colorbar={"title": "images"},
+    ))
+    fig.update_yaxes(autorange="reversed", type="category")
+    fig.update_xaxes(type="category")
+    fig = _layout(fig, "Confusion matrix (test set, 10,000 images)", "predicted class", "true class", height=430)
+    fig.update_layout(hovermode="closest")
+    return fig
+
+
+def per_class_accuracy(labels: np.ndarray, predictions: np.ndarray, classes: int = 10) -> list[float]:
+    counts = confusion_counts(labels, predictions, classes)
+    totals = counts.sum(axis=1)
+    return [float(counts[i, i] / totals[i]) if totals[i] else float("nan") for i in range(classes)]
+
+
+def per_class_figure(labels: np.ndarray, predictions: np.ndarray, class_names: Sequence[str],
+                     run_id: int | None) -> go.Figure:
+    accuracy = [a * 100 for a in per_class_accuracy(labels, predictions, len(class_names))]
+    fig = go.Figure(go.Bar(x=list(class_names), y=_finite_or_none(accuracy), marker_color=run_color(run_id),
+                           text=[f"{a:.1f}" for a in accuracy], textposition="outside",
+                           hovertemplate="%{x}: %{y:.2f}%<extra></extra>"))
+    finite = [a for a in accuracy if math.isfinite(a)] or [0.0]
+    # Start the axis near the worst class, so differences of a few percent stay visible.
+    fig.update_yaxes(range=[max(0.0, min(finite) - 10), 102])
+    fig.update_xaxes(type="category")
+    fig = _layout(fig, "Accuracy per class (test set)", "true class", ACCURACY_AXIS, height=430)
+    fig.update_layout(hovermode="closest")
+    return fig
+
+
+def probability_figure(probabilities: Sequence[float], class_names: Sequence[str], title: str = "Softmax probabilities",
+                       height: int = CHART_HEIGHT) -> go.Figure:
+    """The 10 softmax outputs as bars; the most likely class in colour, the rest grey."""
+    best = int(np.argmax(probabilities))
+    percent = [p * 100 for p in probabilities]
+    fig = go.Figure(go.Bar(
+        x=list(class_names), y=percent, marker_color=[HIGHLIGHT if i == best else MUTED for i in range(len(percent))],
+        text=[f"{p:.0f}%" if p >= 1 else "" for p in percent], textposition="outside", cliponaxis=False,
+        hovertemplate="%{x}: %{y:.2f}%<extra></extra>",
+    ))
+    fig.update_yaxes(range=[0, 110])
+    fig.update_xaxes(type="category", tickangle=-30 if max(len(n) for n in class_names) > 3 else 0)
+    fig = _layout(fig, title, "class", "probability (%)", height=height)
+    fig.update_layout(hovermode="closest", showlegend=False)
+    return fig
+
+
+@dataclass(frozen=True)
+class RunSeries:
+    """One run's curve on a comparison chart."""
+
+    run_id: int
+    name: str
+    x: list[float]
+    y: list[float]
+
+
+def _legend_below(fig: go.Figure, entries: int) -> go.Figure:
+    # Many runs' names do not fit beside the title: list them under the chart instead.
+    rows = max(1, math.ceil(entries / 2))
+    fig.update_layout(height=COMPARE_HEIGHT + 22 * rows, margin={"l": 10, "r": 10, "t": 40, "b": 10},
+                      legend={"orientation": "h", "yanchor": "top", "y": -0.18, "xanchor": "left", "x": 0})
+    return fig
+
+
+def compare_loss_figure(series: Sequence[RunSeries], x_title: str, window: int | None = None,
+                        title: str = "Training loss (smoothed)") -> go.Figure:
+    """Each run's smoothed loss, overlaid, in its own colour; raw points would make several runs unreadable."""
+    fig = go.Figure()
+    for s in series:
+        w = smoothing_window(len(s.y)) if window is None else window
+        x, y = thin(s.x, smooth(s.y, w))
+        fig.add_scatter(x=x, y=_finite_or_none(y), mode="lines", name=s.name,
+                        line={"color": run_color(s.run_id), "width": 2.5})
+    return _legend_below(_layout(fig, title, x_title, LOSS_AXIS), len(series))
+
+
+def compare_epoch_figure(series: Sequence[RunSeries], metric: str, title: str | None = None) -> go.Figure:
+    """Validation accuracy (or loss) per epoch of several runs, overlaid."""
+    scale = 100.0 if metric == "accuracy" else 1.0
+    fig = go.Figure()
+    for s in series:
+        fig.add_scatter(x=s.x, y=_finite_or_none([v * scale for v in s.y]), mode="lines+markers", name=s.name,
+                        line={"color": run_color(s.run_id), "width": 2.5})
+    fig.update_xaxes(dtick=1 if max((len(s.x) for s in series), default=0) <= 20 else None)
+    default_title = "Validation accuracy per epoch" if metric == "accuracy" else "Validation loss per epoch"
+    fig = _layout(fig, title or default_title, "epoch", ACCURACY_AXIS if metric == "accuracy" else LOSS_AXIS)
+    return _legend_below(fig, len(series))

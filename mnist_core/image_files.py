@@ -1,0 +1,43 @@
+"""Reading an uploaded photo or drawing (PNG/JPEG bytes) into a pixel array, with one clear error for bad files."""
+
+from __future__ import annotations
+
+import io
+import warnings
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+MAX_SIDE = 1024  # photos from phones are 4000 px wide; the digit needs far less, and preprocessing stays fast
+MAX_PIXELS = 40_000_000  # refuse decompression bombs before decoding them
+
+
+class ImageFileError(ValueError):
+    """The bytes are not a readable PNG or JPEG image."""
+
+
+def read_image_file(data: bytes, name: str = "the file") -> np.ndarray:
+    """Decode image bytes into a uint8 array, upright (EXIF rotation applied) and at most MAX_SIDE pixels on its
+    longer side: RGB (H, W, 3), or RGBA (H, W, 4) when the image has transparency, so that black ink on a
+    transparent background is not flattened into an all-black picture (preprocess_drawing composites it)."""
+    if not data:
+        raise ImageFileError(f"{name} is empty (0 bytes): choose a PNG or JPEG photo of a digit.")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data)) as image:
+                if image.format not in ("PNG", "JPEG", "MPO"):  # MPO: JPEGs from some phone cameras
+                    raise ImageFileError(f"{name} is a {image.format} image; upload a PNG or JPEG instead.")
+                if image.width * image.height > MAX_PIXELS:
+                    raise ImageFileError(f"{name} is {image.width}x{image.height} pixels, too large to read.")
+                image = ImageOps.exif_transpose(image)
+                image.thumbnail((MAX_SIDE, MAX_SIDE))
+                transparent = image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info
+                return np.asarray(image.convert("RGBA" if transparent else "RGB"))
+    except ImageFileError:
+        raise
+    except (UnidentifiedImageError, Image.DecompressionBombError, Image.DecompressionBombWarning):
+        # PIL's own wording ("cannot identify image file <_io.BytesIO ...>") would only confuse a student.
+        raise ImageFileError(f"{name} is not a PNG or JPEG image that can be read.") from None
+    except (OSError, ValueError, SyntaxError) as exc:  # truncated or corrupt image data
+        raise ImageFileError(f"{name} is damaged or truncated and cannot be read ({exc}).") from None

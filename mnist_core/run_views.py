@@ -1,0 +1,202 @@
+"""What the app says about configs and runs, as plain data: labels, the iteration arithmetic, progress lines,
+comparison tables and chart x axes. No Streamlit, so each sentence a student reads is unit-testable."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import fields
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from mnist_core.config import TRAIN_SET_SIZE, TrainConfig
+from mnist_core.data import DATASET_INFO
+from mnist_core.store import RunRecord
+from mnist_core.training import EpochMetrics, LossPoints
+
+COURSE_BATCH = 100
+# Loss chart x axes on the Compare page: key -> axis title.
+X_AXES = {
+    "iteration": "iteration (mini-batch updates)",
+    "epoch": "epoch (fractional)",
+    "samples": "training samples seen",
+    "seconds": "wall-clock time (s)",
+}
+# Fields a comparison table never lists as "differing": labels, not hyperparameters.
+_NOT_HYPERPARAMETERS = {"preset"}
+
+
+def dataset_title(name: str) -> str:
+    info = DATASET_INFO.get(name)
+    return info.title if info else name
+
+
+def architecture(config: TrainConfig) -> str:
+    """E.g. "MLP 784-256-256-10", "softmax regression 784-10" or "CNN 16/32 conv + 128-10"."""
+    if config.model == "cnn":
+        dense = "-".join(str(u) for u in (*config.hidden, 10))
+        return f"CNN {config.conv_channels[0]}/{config.conv_channels[1]} conv + {dense}"
+    if not config.hidden:
+        return "softmax regression 784-10"
+    return "MLP " + "-".join(str(u) for u in (784, *config.hidden, 10))
+
+
+def run_label(record: RunRecord) -> str:
+    """The one-line name of a run in pickers: name, dataset, preset/optimizer, test accuracy or status."""
+    if record.test_accuracy is not None:
+        return model_label(record.name, record.config, record.test_accuracy)
+    what = f"{record.config.preset or record.config.model}/{record.config.optimizer}"
+    # Pickers are redrawn less often than a run moves from queued to running: "in progress" stays true.
+    state = "in progress" if record.is_active else record.status
+    return f"{record.name} — {dataset_title(record.config.dataset)}, {what}, {state}"
+
+
+def model_label(name: str, config: TrainConfig, test_accuracy: float | None) -> str:
+    """A model in the Draw page's picker: the same facts as `run_label`, for the built-in model too."""
+    score = f"{test_accuracy:.1%} test" if test_accuracy is not None else "test accuracy unknown"
+    return f"{name} — {dataset_title(config.dataset)}, {config.preset or config.model}/{config.optimizer}, {score}"
+
+
+def iteration_lines(config: TrainConfig) -> list[str]:
+    """The arithmetic of an epoch, as the course teaches it: samples / batch = iterations per epoch."""
+    n, b, per_epoch = config.train_samples, config.batch_size, config.iterations_per_epoch
+    if n % b == 0:
+        first = f"{n:,} / {b:,} = {per_epoch:,} iterations per epoch"
+    elif config.drop_last:
+        first = (f"{n:,} / {b:,} = {n / b:,.2f} → {per_epoch:,} iterations per epoch "
+                 f"(drop_last skips the last {n % b:,} samples of each epoch)")
+    else:
+        first = (f"{n:,} / {b:,} = {n / b:,.2f} → {per_epoch:,} iterations per epoch "
+                 f"(the last batch holds only {n % b:,} samples)")
+    lines = [first, f"{per_epoch:,} × {config.epochs} epochs = {config.total_iterations:,} iterations in total"]
+    if b == n:
+        lines.append("The batch is the whole training set: this is full-batch gradient descent.")
+    course = f"{TRAIN_SET_SIZE:,} / {COURSE_BATCH} = {TRAIN_SET_SIZE // COURSE_BATCH} iterations per epoch"
+    if config.val_size == 0 and not config.train_limit and b == COURSE_BATCH:
+        lines.append(f"This is the course's number: {course}.")
+    elif config.train_limit:
+        lines.append(f"The course trained on all {TRAIN_SET_SIZE:,} images ({course}); here only the first "
+                     f"{n:,} are used, for a quick run.")
+    elif config.val_size > 0:
+        lines.append(f"The course trained on all {TRAIN_SET_SIZE:,} images ({course}); here {config.val_size:,} "
+                     "are held out for validation (set the validation images to 0 to match).")
+    return lines
+
+
+def format_seconds(seconds: float | None) -> str:
+    """1:05 or 1:02:03; "-" when unknown."""
+    if seconds is None or not math.isfinite(seconds):
+        return "-"
+    seconds = int(round(max(seconds, 0.0)))
+    hours, rest = divmod(seconds, 3600)
+    return f"{hours}:{rest // 60:02d}:{rest % 60:02d}" if hours else f"{rest // 60}:{rest % 60:02d}"
+
+
+def progress_fraction(record: RunRecord) -> float:
+    progress = record.progress or {}
+    total = progress.get("total_iterations") or record.config.total_iterations
+    if record.status in ("completed",):
+        return 1.0
+    return min(1.0, max(0.0, progress.get("iteration", 0) / total)) if total else 0.0
+
+
+def progress_line(record: RunRecord) -> str:
+    """E.g. "epoch 2/15 · iteration 650/8,250 · 61,000 samples/s · ETA 0:42"."""
+    p = record.progress
+    if not p:
+        return "starting: loading the data and building the network…"
+    return (f"epoch {p['epoch']}/{record.config.epochs} · iteration {p['iteration']:,}/{p['total_iterations']:,} · "
+            f"{p['samples_per_s']:,.0f} samples/s · ETA {format_seconds(p['eta_s'])}")
+
+
+def samples_seen(config: TrainConfig, iterations: np.ndarray) -> np.ndarray:
+    """Training samples consumed after each iteration: full batches, and the short last batch of each epoch."""
+    per_epoch_iters = config.iterations_per_epoch
+    per_epoch_samples = per_epoch_iters * config.batch_size if config.drop_last else config.train_samples
+    full, rest = np.divmod(np.asarray(iterations, dtype=np.int64), per_epoch_iters)
+    return full * per_epoch_samples + rest * config.batch_size
+
+
+def loss_x_values(axis: str, record: RunRecord, points: LossPoints, epochs: Sequence[EpochMetrics]) -> list[float]:
+    """x coordinates of a run's loss points on the chosen axis (see X_AXES).
+
+    "seconds" interpolates between the wall-clock times known for sure (each epoch's end, the latest progress):
+    iterations inside an epoch are assumed evenly paced, which they are up to noise."""
+    its = np.asarray(points.iterations, dtype=np.float64)
+    config = record.config
+    if axis == "iteration":
+        return its.tolist()
+    if axis == "epoch":
+        return (its / config.iterations_per_epoch).tolist()
+    if axis == "samples":
+        return samples_seen(config, its.astype(np.int64)).astype(np.float64).tolist()
+    if axis == "seconds":
+        known_it, known_s = [0.0], [0.0]
+        for m in epochs:
+            known_it.append(float(m.epoch * config.iterations_per_epoch))
+            known_s.append(float(m.seconds))
+        p = record.progress
+        if p and p.get("iteration", 0) > known_it[-1]:
+            known_it.append(float(p["iteration"]))
+            known_s.append(float(p["elapsed_s"]))
+        if len(known_it) == 1:
+            return its.tolist()  # nothing timed yet: better iterations than a made-up clock
+        # Beyond the last known time, extrapolate at the last known pace.
+        pace = (known_s[-1] - known_s[-2]) / max(known_it[-1] - known_it[-2], 1.0)
+        result = np.interp(its, known_it, known_s)
+        beyond = its > known_it[-1]
+        result[beyond] = known_s[-1] + (its[beyond] - known_it[-1]) * pace
+        return result.tolist()
+    raise ValueError(f"unknown x axis {axis!r}; choose one of {', '.join(X_AXES)}")
+
+
+def differing_fields(configs: Sequence[TrainConfig]) -> list[str]:
+    """TrainConfig fields whose value is not the same in every config, in declaration order."""
+    if len(configs) < 2:
+        return []
+    names = [f.name for f in fields(TrainConfig) if f.name not in _NOT_HYPERPARAMETERS]
+    return [n for n in names if len({repr(getattr(c, n)) for c in configs}) > 1]
+
+
+def _display(value: Any) -> Any:
+    if isinstance(value, tuple):
+        return "-".join(map(str, value)) if value else "(none)"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return value
+
+
+def comparison_table(records: Sequence[RunRecord]) -> pd.DataFrame:
+    """One row per run: its name, the config fields that differ between the runs, then the final metrics."""
+    differing = differing_fields([r.config for r in records])
+
+    def pct(value: float | None) -> float | None:
+        return None if value is None else round(value * 100, 2)
+
+    rows = []
+    for r in records:
+        row: dict[str, Any] = {"run": r.name, "id": r.id}
+        row.update({name: _display(getattr(r.config, name)) for name in differing})
+        row.update({
+            "status": r.status,
+            "test accuracy (%)": pct(r.test_accuracy),
+            "test loss": None if r.test_loss is None else round(r.test_loss, 4),
+            "train accuracy (%)": pct(r.train_accuracy),
+            "validation accuracy (%)": pct(r.val_accuracy),
+            "duration (s)": None if r.duration_s is None else round(r.duration_s, 1),
+        })
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def misclassified_indices(labels: np.ndarray, predictions: np.ndarray, limit: int) -> list[int]:
+    """The first `limit` test images the model got wrong, in test-set order (stable between reruns)."""
+    wrong = np.flatnonzero(np.asarray(labels) != np.asarray(predictions))
+    return wrong[:limit].tolist()
+
+
+def upscale(image: np.ndarray, factor: int) -> np.ndarray:
+    """Nearest-neighbour enlargement: each of the 28x28 pixels stays a visible square."""
+    return np.repeat(np.repeat(np.asarray(image), factor, axis=0), factor, axis=1)

@@ -1,0 +1,114 @@
+"""Helpers shared by the AppTest files (test_app*.py): start the app on a data/runs dir, read plotly figures
+out of the element tree, feed the drawing canvas, and train small real runs straight into a store."""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import io
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+from streamlit.testing.v1 import AppTest
+
+from mnist_core.config import TrainConfig
+from mnist_core.store import RunStore
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+APP = PROJECT_DIR / "streamlit_app.py"
+TIMEOUT_S = 60  # the first run of a session unpacks the dataset; later runs take well under a second
+# Small enough to train in well under a second on 2 CPU cores, big enough to learn clearly (~80% test accuracy).
+QUICK = TrainConfig(hidden=(32,), epochs=1, train_limit=2000, val_size=500)
+
+
+def start_app(page: str | None = None) -> AppTest:
+    app = AppTest.from_file(str(APP), default_timeout=TIMEOUT_S)
+    app.run()
+    if page:
+        app.switch_page(f"app_pages/{page}.py").run()
+    assert not app.exception, [e.value for e in app.exception]
+    return app
+
+
+def figures(app: AppTest) -> list[dict[str, Any]]:
+    """Every plotly chart on the page as its figure JSON ({"data": [...], "layout": {...}})."""
+    return [json.loads(element.proto.spec) for element in app.get("plotly_chart")]
+
+
+def figure_titled(app: AppTest, title: str) -> dict[str, Any]:
+    found = [f for f in figures(app) if f["layout"].get("title", {}).get("text") == title]
+    assert found, f"no chart titled {title!r}; charts: {[f['layout'].get('title') for f in figures(app)]}"
+    return found[0]
+
+
+def texts(app: AppTest, kind: str) -> list[str]:
+    """The values of all elements of one kind ("error", "info", "caption", "markdown", ...)."""
+    return [element.value for element in getattr(app, kind)]
+
+
+def metric(app: AppTest, label: str) -> str:
+    values = [m.value for m in app.metric if m.label == label]
+    assert values, f"no metric {label!r}; metrics: {[(m.label, m.value) for m in app.metric]}"
+    return values[0]
+
+
+def button(app: AppTest, label: str):
+    matches = [b for b in app.button if b.label == label]
+    assert matches, f"no button {label!r}; buttons: {[b.label for b in app.button]}"
+    return matches[0]
+
+
+def mnist_test_digits(shared_data: Path, count: int) -> tuple[np.ndarray, np.ndarray]:
+    """The first `count` genuine MNIST test images (uint8 28x28) and labels, read straight from the .gz files."""
+    raw = shared_data / "MNIST" / "raw"
+    with gzip.open(raw / "t10k-images-idx3-ubyte.gz") as f:
+        images = np.frombuffer(f.read(), np.uint8, offset=16).reshape(-1, 28, 28)[:count]
+    with gzip.open(raw / "t10k-labels-idx1-ubyte.gz") as f:
+        labels = np.frombuffer(f.read(), np.uint8, offset=8)[:count]
+    return images, labels
+
+
+def canvas_rgba(digit: np.ndarray, scale: int = 8, top: int = 28, left: int = 28) -> np.ndarray:
+    """A 280x280 opaque black RGBA canvas with the digit drawn white, scaled up smoothly as a stroke would be."""
+    size = 28 * scale
+    grey = np.asarray(Image.fromarray(digit).resize((size, size), Image.BILINEAR))
+    canvas = np.zeros((280, 280, 4), np.uint8)
+    canvas[..., 3] = 255
+    canvas[top:top + size, left:left + size, :3] = grey[..., None]
+    return canvas
+
+
+def png_bytes(pixels: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def canvas_value(pixels: np.ndarray | None) -> dict[str, Any]:
+    """What st_canvas keeps in st.session_state[<its key>] after a stroke: the fabric.js JSON under
+    drawing.raw and, with return_image_data=True, the canvas as a PNG data URL under drawing.data."""
+    data = None if pixels is None else "data:image/png;base64," + base64.b64encode(png_bytes(pixels)).decode()
+    objects = [] if pixels is None else [{"type": "path", "stroke": "#FFFFFF"}]
+    return {"drawing": {"raw": {"objects": objects, "background": "#000000"}, "data": data}}
+
+
+def train_run(store: RunStore, data_root: Path, config: TrainConfig = QUICK, name: str | None = None) -> int:
+    """A real, finished run in the store (trained in this thread, as a JobManager worker would)."""
+    from mnist_core.jobs import execute_run
+
+    run_id = store.create_run(config, name=name)
+    assert execute_run(store, run_id, config, data_root=data_root) is not None, store.get(run_id).error
+    return run_id
+
+
+def wait_until_finished(store: RunStore, run_ids: list[int], timeout_s: float = 60) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if all(not store.get(i).is_active for i in run_ids):
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"runs {run_ids} still active after {timeout_s} s: {[store.get(i).status for i in run_ids]}")

@@ -1,0 +1,150 @@
+"""AppTest of the Compare page with 0, 1 and 3 real runs; the optimizer race; rename and delete."""
+
+from __future__ import annotations
+
+import io
+import math
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from app_harness import QUICK, button, figure_titled, start_app, texts, train_run, wait_until_finished
+
+from mnist_core.store import RunStore
+
+
+@pytest.fixture
+def store(tmp_path: Path, data_root: Path, monkeypatch: pytest.MonkeyPatch) -> RunStore:
+    monkeypatch.setenv("MNIST_PLAYGROUND_DATA", str(data_root))
+    monkeypatch.setenv("MNIST_PLAYGROUND_RUNS", str(tmp_path / "runs"))
+    return RunStore(tmp_path / "runs")
+
+
+def test_no_runs_says_how_to_get_some(store: RunStore) -> None:
+    app = start_app("compare")
+    info = texts(app, "info")
+    assert "No runs to compare yet: train one on the Train page, or start an optimizer race above." in info
+    assert not app.get("plotly_chart")
+
+
+def test_one_run(store: RunStore, data_root: Path) -> None:
+    run_id = train_run(store, data_root, name="only run")
+    app = start_app("compare")
+    assert app.multiselect(key="compare_runs").value == [run_id]
+    loss = figure_titled(app, "Training loss (smoothed)")
+    assert [trace["name"] for trace in loss["data"]] == ["only run"]
+    assert len(loss["data"][0]["y"]) == 20 and all(math.isfinite(v) for v in loss["data"][0]["y"])
+    table = app.dataframe[0].value
+    assert list(table["run"]) == ["only run"] and "optimizer" not in table.columns  # nothing differs
+    assert "One run: choose two or more to see which settings differ." in texts(app, "caption")
+
+
+def test_three_runs_overlaid_with_their_differences(store: RunStore, data_root: Path) -> None:
+    ids = [train_run(store, data_root, QUICK.replace(optimizer=opt, lr=lr), name=f"{opt} run")
+           for opt, lr in (("sgd", 0.1), ("momentum", 0.01), ("adam", 0.001))]
+    app = start_app("compare")
+    assert app.multiselect(key="compare_runs").value == ids[::-1]  # the most recent first
+
+    loss = figure_titled(app, "Training loss (smoothed)")
+    assert [t["name"] for t in loss["data"]] == ["adam run", "momentum run", "sgd run"]
+    assert len({t["line"]["color"] for t in loss["data"]}) == 3  # one colour per run
+    assert loss["layout"]["xaxis"]["title"]["text"] == "iteration (mini-batch updates)"
+    assert all(t["x"] == list(range(1, 21)) for t in loss["data"])
+    accuracy = figure_titled(app, "Validation accuracy per epoch")
+    assert all(len(t["y"]) == 1 and 0 < t["y"][0] <= 100 for t in accuracy["data"])
+
+    table = app.dataframe[0].value
+    assert list(table.columns[:4]) == ["run", "id", "optimizer", "lr"]  # only what differs, then metrics
+    assert "batch_size" not in table.columns and "test accuracy (%)" in table.columns
+    assert list(table["optimizer"]) == ["adam", "momentum", "sgd"]
+    csv = pd.read_csv(io.BytesIO(_csv_bytes(app)))
+    assert len(csv) == 3 and list(csv["run"]) == ["adam run", "momentum run", "sgd run"]
+
+    app.radio(key="compare_x_axis").set_value("seconds").run()
+    seconds = figure_titled(app, "Training loss (smoothed)")
+    assert seconds["layout"]["xaxis"]["title"]["text"] == "wall-clock time (s)"
+    for trace in seconds["data"]:
+        assert all(b >= a for a, b in zip(trace["x"], trace["x"][1:])) and 0 < trace["x"][-1] < 60
+    app.radio(key="compare_x_axis").set_value("samples").run()
+    samples = figure_titled(app, "Training loss (smoothed)")
+    assert samples["data"][0]["x"][-1] == 2000  # the whole (limited) training set, once
+
+
+def _csv_bytes(app) -> bytes:
+    """The download button's file, as the browser would fetch it from Streamlit's media store."""
+    url = app.get("download_button")[0].proto.url
+    file_id = url.rsplit("/", 1)[-1].split(".")[0]
+    return _MediaStores.latest.get_file(file_id).content
+
+
+class _MediaStores:
+    latest = None
+
+
+@pytest.fixture(autouse=True)
+def keep_media_store(monkeypatch: pytest.MonkeyPatch) -> None:
+    # AppTest drops its in-memory media store after each run; keep a handle on the last one to read downloads.
+    from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
+    from streamlit.testing.v1 import app_test
+
+    class Recording(MemoryMediaFileStorage):
+        def __init__(self, *args, **kwargs) -> None:
+            super().__init__(*args, **kwargs)
+            _MediaStores.latest = self
+
+    monkeypatch.setattr(app_test, "MemoryMediaFileStorage", Recording)
+
+
+def test_optimizer_race_runs_from_the_same_start(store: RunStore) -> None:
+    app = start_app("compare")
+    app.selectbox(key="compare_race_preset").set_value("softmax-adam")
+    app.number_input(key="compare_race_epochs").set_value(1)
+    app.multiselect(key="compare_race_optimizers").set_value(["sgd", "adam"])
+    button(app, "Start the race").click().run()
+    assert not app.exception
+    assert "The race is on: 2 runs with the same seed and the same initial weights." in texts(app, "success")
+    racers = sorted(app.multiselect(key="compare_runs").value)
+    assert len(racers) == 2
+    wait_until_finished(store, racers)
+    records = [store.get(i) for i in racers]
+    assert {r.config.optimizer for r in records} == {"sgd", "adam"} and len({r.group_id for r in records}) == 1
+    assert records[0].config.replace(optimizer="adam") == records[1].config.replace(optimizer="adam")
+    app.run()
+    loss = figure_titled(app, "Training loss (smoothed)")
+    assert {t["name"] for t in loss["data"]} == {"race · sgd", "race · adam"}
+    first = [store.losses(i).losses[0] for i in racers]
+    assert first[0] == pytest.approx(first[1], rel=1e-6)  # same weights, same first batch: same first loss
+
+
+def test_race_needs_two_optimizers(store: RunStore) -> None:
+    app = start_app("compare")
+    app.multiselect(key="compare_race_optimizers").set_value(["adam"]).run()
+    assert button(app, "Start the race").disabled
+
+
+def test_rename_and_delete_with_confirmation(store: RunStore, data_root: Path) -> None:
+    keep, doomed = train_run(store, data_root, name="keep me"), train_run(store, data_root, name="delete me")
+    app = start_app("compare")
+    app.selectbox(key="compare_manage_run").set_value(keep)
+    app.text_input(key="compare_new_name").set_value("  my   best run ")
+    button(app, "Rename").click().run()
+    assert store.get(keep).name == "my best run"
+    assert f"Run #{keep} is now called “my best run”." in texts(app, "success")
+
+    app.text_input(key="compare_new_name").set_value("   ")
+    button(app, "Rename").click().run()
+    assert any(e.startswith("Could not rename: A run name cannot be empty") for e in texts(app, "error"))
+
+    app.selectbox(key="compare_manage_run").set_value(doomed)
+    button(app, "Delete run…").click().run()
+    assert any("Delete **delete me**" in w for w in texts(app, "warning"))
+    button(app, "Cancel").click().run()
+    assert store.get(doomed).name == "delete me" and not texts(app, "warning")
+
+    button(app, "Delete run…").click().run()
+    button(app, "Yes, delete").click().run()
+    assert not app.exception
+    assert [r.id for r in store.list_runs()] == [keep]
+    assert not store.weights_path(doomed).exists()
+    assert f"Run #{doomed} deleted." in texts(app, "success")
+    assert app.multiselect(key="compare_runs").value == [keep]
