@@ -43,7 +43,9 @@ def sidebar_trainings() -> None:
     # Everything goes into one st.empty(): a refresh with fewer rows then replaces the old rows instead of
     # leaving finished runs' bars behind until the next full rerun.
     with st.empty().container():
-        active = app_resources.store().list_runs(statuses=ACTIVE_STATUSES)
+        store = app_resources.store()
+        store.recover_interrupted()  # e.g. a CLI training whose process died while the app was running
+        active = store.list_runs(statuses=ACTIVE_STATUSES)
         if not active:
             st.caption("Nothing training right now.")
             return

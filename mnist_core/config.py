@@ -44,8 +44,9 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         # JSON and CLI give lists; keep tuples so configs stay hashable and compare equal.
-        object.__setattr__(self, "hidden", tuple(self.hidden))
-        object.__setattr__(self, "conv_channels", tuple(self.conv_channels))
+        for name in ("hidden", "conv_channels"):
+            if isinstance(getattr(self, name), list):
+                object.__setattr__(self, name, tuple(getattr(self, name)))
 
     # -- derived numbers the UI teaches with -------------------------------------------------
     @property
@@ -81,9 +82,9 @@ class TrainConfig:
         ):
             if getattr(self, name) not in choices:
                 bad(name, "one of " + ", ".join(choices))
-        if len(self.hidden) > MAX_HIDDEN_LAYERS or not all(_is_int(u) and 1 <= u <= MAX_UNITS for u in self.hidden):
+        if not isinstance(self.hidden, tuple) or len(self.hidden) > MAX_HIDDEN_LAYERS or not all(_is_int(u) and 1 <= u <= MAX_UNITS for u in self.hidden):
             bad("hidden", f"0 to {MAX_HIDDEN_LAYERS} layers of 1 to {MAX_UNITS} units")
-        if len(self.conv_channels) != 2 or not all(_is_int(c) and 1 <= c <= 256 for c in self.conv_channels):
+        if not isinstance(self.conv_channels, tuple) or len(self.conv_channels) != 2 or not all(_is_int(c) and 1 <= c <= 256 for c in self.conv_channels):
             bad("conv_channels", "two channel counts, each 1 to 256")
         if not _is_number(self.dropout) or not 0.0 <= self.dropout <= 0.9:
             bad("dropout", "0 to 0.9")

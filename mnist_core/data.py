@@ -9,6 +9,7 @@ import functools
 import hashlib
 import os
 import shutil
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,6 +20,9 @@ from mnist_core.config import TrainConfig
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 VALIDATION_SPLIT_SEED = 20_240_601  # fixed, so every run of every seed validates on the same images
+# Two trainings starting at once on a fresh data dir would unpack the same files concurrently, and one would
+# read the other's half-written file as corrupt: loads happen one at a time.
+_LOAD_LOCK = threading.Lock()
 
 
 class DatasetUnavailable(RuntimeError):
@@ -197,6 +201,21 @@ def _check_files(info: DatasetInfo, raw: Path) -> list[str]:
     return missing
 
 
+def _refuse_bad_downloads(info: DatasetInfo, raw: Path, downloaded: list[str]) -> None:
+    """A download that failed its md5 check: name the file and remove it, so fixing the source and retrying works."""
+    for gz in downloaded:
+        path = raw / gz
+        if path.exists() and md5_of(path) != info.md5[gz]:
+            path.unlink()
+            mirror = os.environ.get("MNIST_PLAYGROUND_MIRROR")
+            source = f"the mirror {mirror}" if mirror else "the internet"
+            raise DatasetCorrupt(
+                f"{gz} downloaded from {source} is corrupt (md5 is not {info.md5[gz]}), so it was not used and "
+                f"was removed from {raw}. Replace the mirror's copy, or copy the four files {', '.join(info.files)} "
+                f"with `python -m mnist_core data import {info.name} DIR`."
+            )
+
+
 @functools.lru_cache(maxsize=4)
 def _load(name: str, root: Path) -> Dataset:
     info = _info(name)
@@ -208,6 +227,7 @@ def _load(name: str, root: Path) -> Dataset:
         test = cls(str(root), train=False, download=True)
     except Exception as exc:  # torchvision raises RuntimeError/URLError/OSError with multi-line text
         cause = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
+        _refuse_bad_downloads(info, raw, missing)
         if missing:
             raise DatasetUnavailable(_unavailable_message(info, raw, missing, cause)) from None
         raise DatasetCorrupt(f"{info.title} files in {raw} could not be read: {cause}") from None
@@ -230,7 +250,8 @@ def _load(name: str, root: Path) -> Dataset:
 def load_dataset(name: str, root: Path | None = None) -> Dataset:
     """Load (and on first use unpack or download) a dataset; cached for the life of the process."""
     _info(name)
-    return _load(name, Path(root or data_dir()).resolve())
+    with _LOAD_LOCK:
+        return _load(name, Path(root or data_dir()).resolve())
 
 
 def normalize(images: torch.Tensor, mean: float, std: float) -> torch.Tensor:
