@@ -1,0 +1,225 @@
+"""predict.py: the built-in LeNet on genuine test digits drawn on canvases, run models from a real RunStore."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from mnist_core.config import TrainConfig
+from mnist_core.data import Dataset, load_dataset, normalize
+from mnist_core.predict import (
+    DEFAULT_MODEL_PATH,
+    LoadedModel,
+    ModelUnavailable,
+    load_default_model,
+    load_run_model,
+    predict,
+    predict_image,
+)
+from mnist_core.preprocess import MNIST_MEAN, MNIST_STD, image_to_tensor, preprocess_drawing
+from mnist_core.store import RunNotFound, RunStore
+from mnist_core.training import train
+from mnist_core.weights import WeightsError
+
+CANVAS = 280
+FASHION_NAMES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+                 "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
+# A small, quick network: enough to tell classes apart far above chance in about a second of training.
+QUICK = TrainConfig(hidden=(64,), epochs=1, train_limit=10_000, val_size=0, seed=3)
+
+
+def on_canvas(digit: np.ndarray, size: int, top: int, left: int) -> np.ndarray:
+    """The image scaled to size x size px (smooth, like a brush) at (top, left) on the app's black RGBA canvas."""
+    stroke = np.asarray(Image.fromarray(digit).resize((size, size), Image.Resampling.BILINEAR))
+    canvas = np.zeros((CANVAS, CANVAS, 4), np.uint8)
+    canvas[..., 3] = 255
+    canvas[top : top + size, left : left + size, :3] = stroke[..., None]
+    return canvas
+
+
+def random_canvases(images: np.ndarray, rng: np.random.Generator) -> list[np.ndarray]:
+    """Each image drawn 84-280 px large (x3 to x10) somewhere on the canvas."""
+    canvases = []
+    for image in images:
+        size = int(rng.integers(84, CANVAS + 1))
+        top, left = (int(v) for v in rng.integers(0, CANVAS - size + 1, size=2))
+        canvases.append(on_canvas(image, size, top, left))
+    return canvases
+
+
+@pytest.fixture(scope="module")
+def default_model() -> LoadedModel:
+    if not DEFAULT_MODEL_PATH.is_file():
+        pytest.skip(f"built-in model {DEFAULT_MODEL_PATH} not trained yet (python -m mnist_core train --preset lenet)")
+    return load_default_model()
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory: pytest.TempPathFactory) -> RunStore:
+    return RunStore(tmp_path_factory.mktemp("runs"))
+
+
+def finished_run(store: RunStore, config: TrainConfig, data: Dataset) -> int:
+    """Train for real and store the run the way the job manager does."""
+    run_id = store.create_run(config, status="running")
+    store.finish(run_id, train(config, data=data, device="cpu"))
+    return run_id
+
+
+@pytest.fixture(scope="module")
+def mnist_run(store: RunStore, mnist: Dataset) -> int:
+    return finished_run(store, QUICK, mnist)
+
+
+@pytest.fixture(scope="module")
+def fashion(data_root: Path) -> Dataset:
+    return load_dataset("fashion", data_root)
+
+
+@pytest.fixture(scope="module")
+def fashion_run(store: RunStore, fashion: Dataset) -> int:
+    return finished_run(store, QUICK.replace(dataset="fashion"), fashion)
+
+
+# -- the built-in model -----------------------------------------------------------------------------------
+
+
+def test_default_model_reads_1000_digits_drawn_anywhere_at_any_size(default_model: LoadedModel, mnist: Dataset) -> None:
+    rng = np.random.default_rng(2024)
+    chosen = rng.choice(len(mnist.test_images), size=1000, replace=False)
+    canvases = random_canvases(mnist.test_images[chosen].numpy(), rng)
+    predicted = [predict_image(default_model, canvas) for canvas in canvases]
+    assert all(p is not None for p in predicted)
+    accuracy = np.mean([p.index == int(label) for p, label in zip(predicted, mnist.test_labels[chosen])])
+    assert accuracy >= 0.97, f"only {accuracy:.1%} of 1,000 canvas digits read right"
+
+
+def test_default_model_is_an_mnist_lenet_on_the_cpu(default_model: LoadedModel) -> None:
+    assert default_model.config.model == "cnn" and default_model.config.dataset == "mnist"
+    assert default_model.class_names == tuple("0123456789")
+    assert default_model.run_id is None and default_model.label == "Built-in LeNet (MNIST)"
+    assert not default_model.model.training
+    assert all(p.device.type == "cpu" for p in default_model.model.parameters())
+    assert abs(default_model.mean - MNIST_MEAN) < 1e-3 and abs(default_model.std - MNIST_STD) < 1e-3
+
+
+def test_a_missing_built_in_model_says_where_it_should_be(tmp_path: Path) -> None:
+    with pytest.raises(ModelUnavailable, match="missing.*lenet.safetensors"):
+        load_default_model(tmp_path / "default_model" / "lenet.safetensors")
+
+
+# -- what a prediction holds --------------------------------------------------------------------------------
+
+
+def test_probabilities_sum_to_one_and_top_k_is_sorted(default_model: LoadedModel, mnist: Dataset) -> None:
+    for index in range(20):
+        digit, label = mnist.test_images[index].numpy(), int(mnist.test_labels[index])
+        prediction = predict_image(default_model, on_canvas(digit, 200, 40, 40), top_k=5)
+        assert len(prediction.probabilities) == 10 and all(0 <= p <= 1 for p in prediction.probabilities)
+        assert sum(prediction.probabilities) == pytest.approx(1.0, abs=1e-5)
+        assert len(prediction.top) == 5
+        assert [p for _, p in prediction.top] == sorted((p for _, p in prediction.top), reverse=True)
+        assert prediction.top[0] == (prediction.label, prediction.confidence)
+        assert prediction.confidence == max(prediction.probabilities) == prediction.probabilities[prediction.index]
+        assert prediction.label == str(prediction.index) == str(label)
+
+
+def test_a_drawing_and_its_tensor_give_the_same_prediction(default_model: LoadedModel, mnist: Dataset) -> None:
+    drawing = preprocess_drawing(on_canvas(mnist.test_images[7].numpy(), 150, 100, 20))
+    from_drawing, from_tensor = predict(default_model, drawing), predict(default_model, drawing.tensor)
+    assert from_drawing.probabilities == pytest.approx(from_tensor.probabilities, abs=1e-6)
+    assert predict(default_model, drawing.tensor[0, 0]).index == from_drawing.index  # [28,28] is accepted too
+    assert predict(default_model, drawing, top_k=10).top == sorted(
+        zip("0123456789", from_drawing.probabilities), key=lambda item: -item[1])
+
+
+def test_nothing_drawn_gives_no_prediction(default_model: LoadedModel) -> None:
+    blank = np.zeros((CANVAS, CANVAS, 4), np.uint8)
+    assert predict_image(default_model, blank) is None
+    with pytest.raises(ValueError, match="nothing is drawn"):
+        predict(default_model, preprocess_drawing(blank))
+
+
+@pytest.mark.parametrize(
+    ("value", "error", "message"),
+    [
+        (np.zeros((28, 28), np.float32), TypeError, "predict_image"),
+        (torch.zeros(1, 1, 32, 32), ValueError, "shape"),
+        (torch.zeros(2, 1, 28, 28), ValueError, "shape"),
+        (torch.zeros(1, 1, 28, 28, dtype=torch.uint8), ValueError, "float"),
+    ],
+)
+def test_wrong_inputs_are_refused_with_a_reason(default_model: LoadedModel, value, error, message: str) -> None:
+    with pytest.raises(error, match=message):
+        predict(default_model, value)
+
+
+@pytest.mark.parametrize("top_k", [0, 11, 2.5])
+def test_top_k_out_of_range_is_refused(default_model: LoadedModel, top_k) -> None:
+    with pytest.raises(ValueError, match="top_k"):
+        predict(default_model, torch.zeros(1, 1, 28, 28), top_k=top_k)
+
+
+# -- trained runs from the store ------------------------------------------------------------------------------
+
+
+def test_a_trained_run_predicts_canvas_digits(store: RunStore, mnist_run: int, mnist: Dataset) -> None:
+    loaded = load_run_model(store, mnist_run)
+    assert loaded.run_id == mnist_run and loaded.label == store.get(mnist_run).name
+    assert loaded.config == QUICK and loaded.class_names == tuple("0123456789")
+    assert loaded.mean == pytest.approx(mnist.mean) and not loaded.model.training
+    rng = np.random.default_rng(5)
+    canvases = random_canvases(mnist.test_images[:200].numpy(), rng)
+    right = [predict_image(loaded, c).index == int(y) for c, y in zip(canvases, mnist.test_labels[:200])]
+    assert np.mean(right) >= 0.85  # a 1-epoch MLP on 10,000 digits: ~95% on MNIST's own test images
+
+
+def test_a_fashion_run_names_its_classes(store: RunStore, fashion_run: int, fashion: Dataset) -> None:
+    loaded = load_run_model(store, fashion_run)
+    assert loaded.class_names == FASHION_NAMES and loaded.config.dataset == "fashion"
+    images = normalize(fashion.test_images[:300], loaded.mean, loaded.std)
+    predictions = [predict(loaded, image[None]) for image in images]
+    assert all(p.label == FASHION_NAMES[p.index] for p in predictions)
+    assert all(name in FASHION_NAMES for p in predictions for name, _ in p.top)
+    accuracy = np.mean([p.index == int(y) for p, y in zip(predictions, fashion.test_labels[:300])])
+    assert accuracy >= 0.7
+    # Photos of items (dark on light paper) read about as well as the dataset's own images: they are laid out as
+    # Fashion-MNIST was (28-px box), not as MNIST (20-px box, which reads only about half of them right).
+    photos = [255 - on_canvas(item, 252, 14, 14)[..., :3] for item in fashion.test_images[:100].numpy()]
+    right = [predict_image(loaded, p).index == int(y) for p, y in zip(photos, fashion.test_labels[:100])]
+    assert np.mean(right) >= 0.65
+
+
+def test_a_drawing_preprocessed_for_mnist_is_renormalised_for_a_fashion_model(
+    store: RunStore, fashion_run: int, fashion: Dataset
+) -> None:
+    loaded = load_run_model(store, fashion_run)
+    drawing = preprocess_drawing(on_canvas(fashion.test_images[3].numpy(), 252, 14, 14), layout="fashion")
+    own_normalisation = image_to_tensor(drawing.image, loaded.mean, loaded.std)
+    assert loaded.mean != pytest.approx(MNIST_MEAN, abs=0.05)
+    assert predict(loaded, drawing).probabilities == pytest.approx(
+        predict(loaded, own_normalisation).probabilities, abs=1e-6)
+
+
+def test_runs_without_weights_say_why(store: RunStore) -> None:
+    queued = store.create_run(QUICK, name="waiting")
+    with pytest.raises(ModelUnavailable, match=rf"run {queued} \(waiting\).*not started"):
+        load_run_model(store, queued)
+    failed = store.create_run(QUICK, status="running")
+    store.fail(failed, "CUDA out of memory")
+    with pytest.raises(ModelUnavailable, match="failed.*CUDA out of memory"):
+        load_run_model(store, failed)
+    with pytest.raises(RunNotFound):
+        load_run_model(store, 999_999)
+
+
+def test_a_damaged_weights_file_is_refused(store: RunStore, mnist_run: int) -> None:
+    damaged = store.create_run(QUICK, status="completed")
+    path = store.weights_path(damaged)
+    path.write_bytes(store.weights_path(mnist_run).read_bytes()[:5000])  # truncated copy
+    with pytest.raises(WeightsError, match=str(damaged)):
+        load_run_model(store, damaged)
