@@ -4,7 +4,6 @@ out of the element tree, feed the drawing canvas, and train small real runs stra
 from __future__ import annotations
 
 import base64
-import gzip
 import io
 import json
 import time
@@ -15,6 +14,7 @@ import numpy as np
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
+from conftest import raw_test_set
 from mnist_core.config import TrainConfig
 from mnist_core.store import RunStore
 
@@ -62,14 +62,10 @@ def button(app: AppTest, label: str):
     return matches[0]
 
 
-def mnist_test_digits(shared_data: Path, count: int) -> tuple[np.ndarray, np.ndarray]:
+def mnist_test_digits(count: int) -> tuple[np.ndarray, np.ndarray]:
     """The first `count` genuine MNIST test images (uint8 28x28) and labels, read straight from the .gz files."""
-    raw = shared_data / "MNIST" / "raw"
-    with gzip.open(raw / "t10k-images-idx3-ubyte.gz") as f:
-        images = np.frombuffer(f.read(), np.uint8, offset=16).reshape(-1, 28, 28)[:count]
-    with gzip.open(raw / "t10k-labels-idx1-ubyte.gz") as f:
-        labels = np.frombuffer(f.read(), np.uint8, offset=8)[:count]
-    return images, labels
+    images, labels = raw_test_set()
+    return images[:count], labels[:count]
 
 
 def canvas_rgba(digit: np.ndarray, scale: int = 8, top: int = 28, left: int = 28) -> np.ndarray:

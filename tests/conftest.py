@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import functools
+import gzip
 import os
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
@@ -24,6 +27,20 @@ def seed_data_dir(target: Path, folders: tuple[str, ...] = ("MNIST", "FashionMNI
             if not (dst / gz.name).exists():
                 shutil.copyfile(gz, dst / gz.name)
     return target
+
+
+@functools.lru_cache(maxsize=2)
+def raw_test_set(folder: str = "MNIST") -> tuple[np.ndarray, np.ndarray]:
+    """The genuine test images (uint8 [10000,28,28]) and labels, read straight from the shared .gz files:
+    independent of mnist_core, so tests check our code against the source, not against itself."""
+    raw = SHARED_DATA / folder / "raw"
+    if not raw.is_dir():
+        pytest.fail(f"real dataset files missing: {raw} (see ../shared/data/README.md)")
+    with gzip.open(raw / "t10k-images-idx3-ubyte.gz") as f:
+        images = np.frombuffer(f.read(), np.uint8, offset=16).reshape(-1, 28, 28)
+    with gzip.open(raw / "t10k-labels-idx1-ubyte.gz") as f:
+        labels = np.frombuffer(f.read(), np.uint8, offset=8)
+    return images, labels
 
 
 @pytest.fixture(scope="session")

@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 from app_harness import (PROJECT_DIR, canvas_rgba, canvas_value, figure_titled, metric, mnist_test_digits, png_bytes,
                          start_app, texts, train_run)
-from conftest import SHARED_DATA
 
 from mnist_core.config import TrainConfig
 from mnist_core.store import RunStore
@@ -43,7 +42,7 @@ def test_empty_canvas_gives_a_hint_not_a_guess(runs_root: Path) -> None:
 
 
 def test_genuine_test_digits_are_read_right(runs_root: Path) -> None:
-    images, labels = mnist_test_digits(SHARED_DATA, 6)
+    images, labels = mnist_test_digits(6)
     app = start_app("draw")
     for image, label in zip(images, labels):
         draw(app, canvas_rgba(image))
@@ -61,7 +60,7 @@ def test_genuine_test_digits_are_read_right(runs_root: Path) -> None:
 
 
 def test_small_off_centre_digit_still_read(runs_root: Path) -> None:
-    images, labels = mnist_test_digits(SHARED_DATA, 3)
+    images, labels = mnist_test_digits(3)
     app = start_app("draw")
     draw(app, canvas_rgba(images[2], scale=4, top=150, left=10))  # 112 px, bottom-left
     assert metric(app, "Prediction") == str(labels[2])
@@ -77,7 +76,7 @@ def test_bad_upload_gets_a_clear_message(runs_root: Path) -> None:
 
 
 def test_uploaded_photo_of_paper_is_read(runs_root: Path) -> None:
-    images, labels = mnist_test_digits(SHARED_DATA, 2)
+    images, labels = mnist_test_digits(2)
     paper = 235 - (canvas_rgba(images[1])[..., :3].astype(np.int16) * 200 // 255)  # dark ink on light paper
     app = start_app("draw")
     app.file_uploader(key="upload_draw").set_value(("photo.png", png_bytes(paper.astype(np.uint8)), "image/png"))
@@ -96,7 +95,7 @@ def test_low_confidence_is_said(runs_root: Path) -> None:
     run_id = store.create_run(config, name="untrained")
     store.save_weights(run_id, build_model(config), config, mean=0.1307, std=0.3081)
     store.set_status(run_id, "stopped")
-    images, _ = mnist_test_digits(SHARED_DATA, 1)
+    images, _ = mnist_test_digits(1)
     app = start_app("draw")
     app.selectbox(key="draw_model").set_value(run_id).run()
     draw(app, canvas_rgba(images[0]))
@@ -111,7 +110,7 @@ def test_low_confidence_is_said(runs_root: Path) -> None:
 def test_ask_several_models_side_by_side(runs_root: Path, data_root: Path) -> None:
     store = RunStore(runs_root)
     run_id = train_run(store, data_root, TrainConfig(hidden=(64,), epochs=1, val_size=0), name="quick mlp")
-    images, labels = mnist_test_digits(SHARED_DATA, 1)
+    images, labels = mnist_test_digits(1)
     app = start_app("draw")
     options = app.selectbox(key="draw_model").options
     assert options[0].startswith("Built-in LeNet (MNIST) — MNIST, lenet/adam, ")
@@ -129,7 +128,7 @@ def test_fashion_model_speaks_in_class_names(runs_root: Path, data_root: Path) -
     store = RunStore(runs_root)
     run_id = train_run(store, data_root, TrainConfig(dataset="fashion", hidden=(32,), epochs=1, train_limit=5000,
                                                      val_size=0))
-    images, _ = mnist_test_digits(SHARED_DATA, 1)
+    images, _ = mnist_test_digits(1)
     app = start_app("draw")
     app.selectbox(key="draw_model").set_value(run_id).run()
     draw(app, canvas_rgba(images[0]))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gzip
 import json
 import os
 import shutil
@@ -15,7 +14,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.conftest import PROJECT_DIR, SHARED_DATA
+from conftest import PROJECT_DIR, SHARED_DATA, raw_test_set
 
 TINY = ["--hidden", "32", "--epochs", "1", "--train-limit", "2000", "--val-size", "500"]
 
@@ -43,10 +42,7 @@ def assert_one_line_error(proc: subprocess.CompletedProcess, *fragments: str) ->
 
 
 def test_digit(index: int) -> tuple[np.ndarray, int]:
-    with gzip.open(SHARED_DATA / "MNIST/raw/t10k-images-idx3-ubyte.gz") as f:
-        images = np.frombuffer(f.read(), np.uint8, offset=16).reshape(-1, 28, 28)
-    with gzip.open(SHARED_DATA / "MNIST/raw/t10k-labels-idx1-ubyte.gz") as f:
-        labels = np.frombuffer(f.read(), np.uint8, offset=8)
+    images, labels = raw_test_set()
     return images[index], int(labels[index])
 
 

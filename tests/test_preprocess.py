@@ -2,33 +2,23 @@
 
 from __future__ import annotations
 
-import gzip
-import os
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 from PIL import Image
 
+from conftest import raw_test_set
 from mnist_core.preprocess import MNIST_MEAN, MNIST_STD, SIZE, Drawing, image_to_tensor, preprocess_drawing
 
-SHARED_DATA = Path(
-    os.environ.get("MNIST_PLAYGROUND_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data")
-)
 CANVAS = 280  # the app's canvas, in pixels
 DIGITS = 60  # how many genuine digits each comparison uses
 
 
 def read_idx(folder: str, name: str) -> np.ndarray:
-    """An IDX file from the real dataset: images [N,28,28] (16-byte header) or labels [N] (8-byte header)."""
-    path = SHARED_DATA / folder / "raw" / f"{name}.gz"
-    if not path.is_file():
-        pytest.fail(f"real dataset file missing: {path}")
-    raw = gzip.decompress(path.read_bytes())
-    if "images" in name:
-        return np.frombuffer(raw, np.uint8, offset=16).reshape(-1, 28, 28)
-    return np.frombuffer(raw, np.uint8, offset=8)
+    """Genuine test images [N,28,28] or labels [N] of a dataset (see conftest.raw_test_set)."""
+    images, labels = raw_test_set(folder)
+    return images if "images" in name else labels
 
 
 @pytest.fixture(scope="module")
