@@ -11,7 +11,7 @@ from mnist_core import charts
 from mnist_core.image_files import ImageFileError, read_image_file
 from mnist_core.predict import LoadedModel, predict
 from mnist_core.preprocess import Drawing, preprocess_drawing
-from mnist_core.run_views import model_label, run_label, upscale
+from mnist_core.run_views import model_label, upscale
 from mnist_core.store import RunNotFound
 from mnist_core.weights import WeightsError
 
@@ -34,7 +34,7 @@ def model_options() -> dict[object, str]:
     store = app_resources.store()
     for record in store.list_runs(statuses=("completed", "stopped")):
         if store.has_weights(record.id):
-            options[record.id] = run_label(record)
+            options[record.id] = model_label(record.name, record.config, record.test_accuracy)
     return options
 
 

@@ -44,13 +44,10 @@ def architecture(config: TrainConfig) -> str:
 
 
 def run_label(record: RunRecord) -> str:
-    """The one-line name of a run in pickers: name, dataset, preset/optimizer, test accuracy or status."""
-    if record.test_accuracy is not None:
-        return model_label(record.name, record.config, record.test_accuracy)
+    """A run in pickers: name, dataset, preset/optimizer. Nothing that changes while it trains: a keyed
+    selectbox keeps the option labels it was first drawn with, so a status here would go stale."""
     what = f"{record.config.preset or record.config.model}/{record.config.optimizer}"
-    # Pickers are redrawn less often than a run moves from queued to running: "in progress" stays true.
-    state = "in progress" if record.is_active else record.status
-    return f"{record.name} — {dataset_title(record.config.dataset)}, {what}, {state}"
+    return f"{record.name} — {dataset_title(record.config.dataset)}, {what}"
 
 
 def model_label(name: str, config: TrainConfig, test_accuracy: float | None) -> str:

@@ -134,3 +134,17 @@ def test_long_curves_are_thinned_for_the_browser() -> None:
     for trace in figure.data:
         assert len(trace.x) <= charts.MAX_POINTS + 1 and trace.x[0] == 1 and trace.x[-1] == 8250
     assert figure.data[0].y[-1] == pytest.approx(1 / 8250)
+
+
+def test_run_label_does_not_change_while_a_run_trains_and_finishes(tmp_path) -> None:
+    # Keyed selectboxes keep the labels they were first drawn with: a status in the label went stale.
+    import dataclasses
+
+    from mnist_core.run_views import run_label
+    from mnist_core.store import RunStore
+
+    store = RunStore(tmp_path)
+    run_id = store.create_run(PRESETS["mlp-3"], name="my run")
+    queued = store.get(run_id)
+    finished = dataclasses.replace(queued, status="completed", test_accuracy=0.97)
+    assert run_label(queued) == run_label(finished) == "my run — MNIST, mlp-3/adam"
