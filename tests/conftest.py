@@ -54,3 +54,8 @@ def mnist(data_root: Path):
     from mnist_core.data import load_dataset
 
     return load_dataset("mnist", data_root)
+
+
+# The browser tests' fixtures (the real app in a subprocess, Chromium), registered once for every
+# test_browser*.py module so that the session-scoped server and browser are shared, not started per module.
+pytest_plugins = ("browser_support",)

@@ -1,0 +1,42 @@
+"""Every page in a real Chromium: each opens by its URL path without a traceback, and bad input gives a message
+(the Draw page's bad upload is in test_browser_draw.py)."""
+
+from __future__ import annotations
+
+import pytest
+from browser_support import fill_field, main, open_page, screenshot
+from playwright.sync_api import expect
+
+pytestmark = pytest.mark.browser
+
+PAGES = {"/": "MNIST Playground", "/train": "Train a network", "/draw": "Draw a digit", "/compare": "Compare runs"}
+
+
+@pytest.mark.parametrize("path", list(PAGES))
+def test_each_page_opens_by_its_url_without_a_traceback(page, path: str) -> None:
+    open_page(page, path, PAGES[path])  # waits for the script run to end, then checks for a traceback
+    if path == "/":
+        expect(main(page).locator('[data-testid="stImage"] img')).to_have_count(20)  # the samples, loaded
+    screenshot(page, "pages", path.strip("/") or "home")  # checks once more, as the page looks now
+
+
+def test_home_shows_real_samples_and_links_to_every_page(page) -> None:
+    open_page(page, "/", "MNIST Playground")
+    images = main(page).locator('[data-testid="stImage"]')
+    expect(images).to_have_count(20)
+    for link, heading in (("Train a network", "Train a network"), ("Draw a digit", "Draw a digit"),
+                          ("Compare runs", "Compare runs")):
+        main(page).get_by_role("link", name=link).click()
+        expect(page.get_by_role("heading", name=heading, exact=True).first).to_be_visible()
+        page.go_back()
+        expect(page.get_by_role("heading", name="MNIST Playground", exact=True).first).to_be_visible()
+
+
+def test_bad_training_settings_give_a_message_not_a_traceback(page) -> None:
+    open_page(page, "/train", "Train a network")
+    fill_field(page, "Hidden layers", "256, lots")
+    page.get_by_role("button", name="Update preview").click()
+    problems = main(page).locator('[data-testid="stAlertContentError"]')
+    expect(problems).to_contain_text("Fix these settings before training")
+    expect(problems).to_contain_text("Hidden layers")
+    screenshot(page, "pages", "train-bad-settings", show=problems)
