@@ -9,8 +9,8 @@ from streamlit_drawable_canvas import st_canvas
 import app_resources
 from mnist_core import charts
 from mnist_core.image_files import ImageFileError, read_image_file
-from mnist_core.predict import LoadedModel, predict
-from mnist_core.preprocess import Drawing, preprocess_drawing
+from mnist_core.predict import LoadedModel, predict, preprocess_for
+from mnist_core.preprocess import Drawing
 from mnist_core.run_views import model_label, upscale
 from mnist_core.store import RunNotFound
 from mnist_core.weights import WeightsError
@@ -43,10 +43,8 @@ def load(choice: object) -> LoadedModel:
 
 
 def read(loaded: LoadedModel, pixels: np.ndarray) -> Drawing:
-    # Each model reads the drawing with its own dataset's statistics and layout (Fashion-MNIST was not made
-    # like MNIST), which is what predict_image does too; the page also needs the 28x28 image it produced.
-    layout = "fashion" if loaded.config.dataset == "fashion" else "mnist"
-    return preprocess_drawing(pixels, loaded.mean, loaded.std, layout=layout)
+    # Not predict_image: the page also shows the 28x28 image the model reads.
+    return preprocess_for(loaded, pixels)
 
 
 options = model_options()

@@ -103,10 +103,16 @@ def predict(loaded: LoadedModel, drawing_or_tensor: Drawing | torch.Tensor, top_
     )
 
 
-def predict_image(loaded: LoadedModel, array: np.ndarray, top_k: int = 3) -> Prediction | None:
-    """Preprocess a raw drawing or photo (see preprocess_drawing) and predict; None when nothing is drawn."""
+def preprocess_for(loaded: LoadedModel, array: np.ndarray) -> Drawing:
+    """A raw drawing or photo as this model reads it: its dataset's statistics and layout (Fashion-MNIST items
+    fill the frame; digits sit in a 20 px box centred by mass)."""
     layout = "fashion" if loaded.config.dataset == "fashion" else "mnist"
-    drawing = preprocess_drawing(array, loaded.mean, loaded.std, layout=layout)
+    return preprocess_drawing(array, loaded.mean, loaded.std, layout=layout)
+
+
+def predict_image(loaded: LoadedModel, array: np.ndarray, top_k: int = 3) -> Prediction | None:
+    """Preprocess a raw drawing or photo (see preprocess_for) and predict; None when nothing is drawn."""
+    drawing = preprocess_for(loaded, array)
     if drawing.empty:
         return None
     return predict(loaded, drawing, top_k)
