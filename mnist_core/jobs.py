@@ -87,8 +87,9 @@ def execute_run(
     Returns the result, or None when the run failed, was deleted meanwhile, or had already ended
     (e.g. stopped while it was queued). Never raises for a failed run: its row says what went wrong."""
     from mnist_core.data import DatasetUnavailable, load_dataset
-    from mnist_core.training import pick_device, train
+    from mnist_core.training import flush_denormals, pick_device, train
 
+    flush_denormals()
     try:
         chosen = pick_device(device)
         if not store.mark_running(run_id, str(chosen)):

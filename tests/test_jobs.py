@@ -180,3 +180,31 @@ def test_max_concurrent_defaults_from_the_environment(monkeypatch: pytest.Monkey
             JobManager(store)
     with pytest.raises(ValueError, match="at least 1"):
         JobManager(store, max_concurrent=0)
+
+
+def _denormal_survives() -> bool:
+    """Whether this thread computes a denormal float (1e-40, below float32's normal range) rather than zero."""
+    import torch
+
+    return bool(torch.tensor([1e-30]) * torch.tensor([1e-10]) != 0)
+
+
+def test_training_threads_flush_denormals(store: RunStore, data_root: Path, mnist) -> None:
+    # The setting is per thread, and a new thread copies its creator's: start this one from torch's default.
+    import threading
+
+    import torch
+
+    seen: dict[str, bool] = {}
+
+    def in_a_training_thread() -> None:
+        torch.set_flush_denormal(False)
+        seen["before"] = _denormal_survives()
+        run_id = store.create_run(TINY)
+        execute_run(store, run_id, TINY, device="cpu", data_root=data_root)
+        seen["after"] = _denormal_survives()
+
+    worker = threading.Thread(target=in_a_training_thread)
+    worker.start()
+    worker.join(60)
+    assert seen == {"before": True, "after": False}

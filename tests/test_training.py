@@ -82,6 +82,22 @@ def test_epoch_metrics_are_sane(short_run):
     assert 0 < epoch.seconds <= result.seconds
 
 
+
+@pytest.mark.parametrize("shuffle, drop_last, seen", [(True, False, 1050), (False, True, 1000)])
+def test_epoch_train_metrics_are_means_over_the_samples_seen(mnist, shuffle, drop_last, seen):
+    # lr so small that no weight changes: every batch meets the initial model, so the epoch's train loss and
+    # accuracy must equal the initial model's on the samples the epoch saw, the short last batch weighed fairly
+    config = TrainConfig(hidden=(32,), train_limit=1050, batch_size=100, epochs=1, optimizer="sgd", lr=1e-12,
+                         shuffle=shuffle, drop_last=drop_last, val_size=0)
+    result, _ = run(config, mnist)
+    train_idx, _ = split_indices(config)
+    images, labels = mnist.train_images[train_idx[:seen]], mnist.train_labels[train_idx[:seen]]
+    with torch.no_grad():
+        logits = build_model(config)(normalize(images, mnist.mean, mnist.std))
+    (epoch,) = result.epochs
+    assert epoch.train_loss == pytest.approx(float(F.cross_entropy(logits, labels)), rel=1e-5)
+    assert epoch.train_accuracy == int((logits.argmax(1) == labels).sum()) / seen
+
 def test_events_tell_the_whole_story(short_run):
     config, result, events = short_run
     streamed = LossPoints()
@@ -193,6 +209,17 @@ def test_stop_set_before_start_trains_one_iteration(mnist):
     result, events = run(TINY, mnist, stop=stop)
     assert result.status == "stopped" and result.losses.iterations == [1] and result.epochs == []
     assert 0.0 <= result.test_accuracy <= 1.0
+
+
+def test_stop_on_the_last_iteration_of_an_epoch_keeps_that_epoch(mnist):
+    stop = threading.Event()
+    stop.set()  # one iteration is trained; with one batch per epoch it completes epoch 1 of 3
+    config = TINY.replace(batch_size=TINY.train_limit, epochs=3, val_size=500)
+    result, events = run(config, mnist, stop=stop)
+    assert result.status == "stopped" and result.losses.iterations == [1]
+    (epoch,) = result.epochs
+    assert epoch.epoch == 1 and epoch.val_accuracy is not None
+    assert [e for e in events if isinstance(e, EpochMetrics)] == [epoch]
 
 
 # -- every optimizer, every initialisation, batch semantics --------------------------------------------
