@@ -2,8 +2,9 @@
 
     python -m mnist_core.bench [--json] [--device cpu]
 
-Same model for both (784-256-256-10, ReLU, Adam lr 1e-3, batch 100, cross-entropy). Also times a drawing's way
-from a 280x280 canvas to ten probabilities, and reports peak memory.
+Same model for both (784-256-256-10, ReLU, Adam lr 1e-3, batch 100, cross-entropy). Also times that model's
+matrix products alone (the ceiling any trainer on this machine meets), a drawing's way from a 280x280 canvas to ten
+probabilities, and peak memory.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from torch import nn
 
 from mnist_core.config import TrainConfig
 from mnist_core.data import data_dir, load_dataset
-from mnist_core.training import pick_device, train
+from mnist_core.training import flush_denormals, pick_device, train
 
 FLOP_PER_SAMPLE = 6 * 268_800  # forward 2 x weights, backward twice that, for 784-256-256-10 (268,800 weights)
 BENCH_CONFIG = TrainConfig(hidden=(256, 256), optimizer="adam", lr=1e-3, batch_size=100, epochs=1, val_size=0)
@@ -62,6 +63,33 @@ def ours_samples_per_s(device: torch.device, epochs: int) -> float:
     return result.samples_per_s
 
 
+def gemm_ceiling_samples_per_s(device: torch.device, iterations: int) -> float:
+    """The same network's matrix products alone, forward and backward, with nothing around them: no autograd,
+    activations, loss or optimizer. No trainer built on these products can go faster; it shows what is left."""
+    images = load_dataset("mnist").train_images.view(-1, 784).float().to(device)
+    w1, w2, w3 = (torch.randn(o, i, device=device) * 0.05 for o, i in ((256, 784), (256, 256), (10, 256)))
+    b1, b2, b3 = (torch.zeros(o, device=device) for o in (256, 256, 10))
+    order = torch.randperm(len(images), generator=torch.Generator().manual_seed(0)).to(device)
+
+    def products(i: int) -> None:
+        x = images.index_select(0, order[(i % 600) * 100 : (i % 600 + 1) * 100])
+        h1 = torch.addmm(b1, x, w1.t())
+        h2 = torch.addmm(b2, h1, w2.t())
+        g3 = torch.addmm(b3, h2, w3.t())  # stands in for the loss gradient: same shape, same cost
+        g2 = g3.mm(w3)
+        g1 = g2.mm(w2)
+        g3.t().mm(h2), g2.t().mm(h1), g1.t().mm(x)  # the three weight gradients
+
+    for i in range(10):
+        products(i)
+    started = time.perf_counter()
+    for i in range(iterations):
+        products(i)
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    return iterations * 100 / (time.perf_counter() - started)
+
+
 def predict_latency_ms(repeats: int) -> tuple[float, float]:
     """preprocess + predict for genuine test digits drawn large on a 280x280 RGBA canvas, with the default model."""
     from mnist_core.predict import load_default_model, predict_image
@@ -92,6 +120,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--course-iterations", type=int, default=300, help="iterations of the course loop to time")
     parser.add_argument("--epochs", type=int, default=2, help="epochs of our trainer to time")
     args = parser.parse_args(argv)
+    flush_denormals()  # as the app's and the CLI's training threads do; the course loop runs under it too
     device = pick_device(args.device)
 
     print(f"device {device}, torch {torch.__version__}, {torch.get_num_threads()} threads", file=sys.stderr)
@@ -102,6 +131,9 @@ def main(argv: list[str] | None = None) -> int:
     speedup = ours / course
     gflops = ours * FLOP_PER_SAMPLE / 1e9
     print(f"speed-up vs course: {speedup:.1f}x   achieved {gflops:.1f} GFLOP/s")
+    ceiling = gemm_ceiling_samples_per_s(device, args.course_iterations * 2)
+    print(f"matrix products alone (ceiling): {ceiling:>10,.0f} samples/s = {ceiling / course:.1f}x the course loop; "
+          f"our trainer runs at {ours / ceiling:.0%} of it")
     p50, p95 = predict_latency_ms(300)
     print(f"drawing -> probabilities: p50 {p50:.2f} ms, p95 {p95:.2f} ms")
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -110,6 +142,7 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps({
             "device": str(device), "speedup_vs_course": round(speedup, 2), "samples_per_s": round(ours),
             "course_samples_per_s": round(course), "gflops": round(gflops, 2),
+            "gemm_ceiling_samples_per_s": round(ceiling), "ceiling_speedup_vs_course": round(ceiling / course, 2),
             "predict_p50_ms": round(p50, 3), "predict_p95_ms": round(p95, 3), "peak_rss_mb": round(peak_mb),
         }))
     return 0
