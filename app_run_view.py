@@ -14,7 +14,8 @@ from mnist_core import charts
 from mnist_core.data import DatasetUnavailable, dataset_status
 from mnist_core.run_views import (architecture, dataset_title, format_seconds, misclassified_indices,
                                   progress_fraction, progress_line, upscale)
-from mnist_core.store import RunNotFound, RunRecord
+from mnist_core.run_record import RunRecord
+from mnist_core.store import RunNotFound
 
 LIVE_REFRESH_S = 1.0
 STATUS_ICONS = {"queued": ":material/hourglass_empty:", "running": ":material/directions_run:",

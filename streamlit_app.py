@@ -6,8 +6,8 @@ import streamlit as st
 
 import app_resources
 from mnist_core.data import dataset_status
+from mnist_core.run_record import ACTIVE_STATUSES
 from mnist_core.run_views import progress_fraction
-from mnist_core.store import ACTIVE_STATUSES
 from mnist_core.training import pick_device
 
 SIDEBAR_REFRESH_S = 2.0

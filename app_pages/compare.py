@@ -10,7 +10,8 @@ from mnist_core.config import OPTIMIZERS, PRESETS, ConfigError, preset_config
 from mnist_core.data import DATASET_INFO
 from mnist_core.run_views import (X_AXES, comparison_table, loss_x_values, progress_fraction, progress_line,
                                   run_label)
-from mnist_core.store import RunNotFound, RunRecord
+from mnist_core.run_record import RunRecord
+from mnist_core.store import RunNotFound
 
 LIVE_REFRESH_S = 1.0
 KEEP = "session"  # widget values survive a visit to another page (persist_state)

@@ -13,8 +13,6 @@ from typing import Any, Sequence
 from mnist_core.config import (ACTIVATIONS, DATASETS, INITS, MODELS, OPTIMIZERS, PRESETS, ConfigError, TrainConfig,
                                preset_config)
 
-DEFAULT_MODEL_PATH = Path(__file__).resolve().parent / "default_model" / "lenet.safetensors"
-
 
 class UsageError(Exception):
     """Bad arguments, values or files: reported as one line, exit code 2."""

@@ -13,7 +13,7 @@ import pandas as pd
 
 from mnist_core.config import TRAIN_SET_SIZE, TrainConfig
 from mnist_core.data import DATASET_INFO
-from mnist_core.store import RunRecord
+from mnist_core.run_record import RunRecord
 from mnist_core.training import EpochMetrics, LossPoints
 
 COURSE_BATCH = 100

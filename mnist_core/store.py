@@ -11,7 +11,6 @@ import threading
 import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -20,13 +19,13 @@ import torch
 from torch import nn
 
 from mnist_core.config import TrainConfig
+from mnist_core.run_owner import process_alive, this_process
+from mnist_core.run_record import ACTIVE_STATUSES, STATUSES, RunRecord
 
 if TYPE_CHECKING:  # training/weights pull in torch models; store only needs them inside a few methods
     from mnist_core.training import EpochMetrics, LossPoints, Progress, TrainResult
     from mnist_core.weights import LoadedWeights
 
-STATUSES = ("queued", "running", "completed", "stopped", "failed", "interrupted")
-ACTIVE_STATUSES = ("queued", "running")
 SCHEMA_VERSION = 1
 BUSY_TIMEOUT_S = 10.0
 MAX_NAME_LENGTH = 120
@@ -64,34 +63,6 @@ class StoreError(RuntimeError):
     """The database cannot be used (e.g. written by a newer version of the app)."""
 
 
-@dataclass(frozen=True)
-class RunRecord:
-    """One run as the UI shows it; live fields (status, progress) are a snapshot taken when it was read."""
-
-    id: int
-    name: str
-    created: float
-    config: TrainConfig
-    status: str
-    error: str | None
-    device: str | None
-    duration_s: float | None
-    test_loss: float | None
-    test_accuracy: float | None
-    train_loss: float | None
-    train_accuracy: float | None
-    val_loss: float | None
-    val_accuracy: float | None
-    progress: dict[str, Any] | None
-    group_id: str | None
-    started: float | None = None
-    finished: float | None = None
-
-    @property
-    def is_active(self) -> bool:
-        return self.status in ACTIVE_STATUSES
-
-
 _RECORD_FIELDS = [f.name for f in dataclasses.fields(RunRecord)]
 _LAST_EPOCH = ("train_loss", "train_accuracy", "val_loss", "val_accuracy")
 # Every RunRecord field (not the predictions blob), the "final" train/val numbers from the run's last epoch.
@@ -113,31 +84,6 @@ def default_run_name(run_id: int, config: TrainConfig) -> str:
     if not config.preset and config.model == "mlp":
         what = "mlp " + "-".join(map(str, config.hidden)) if config.hidden else "softmax"
     return f"#{run_id} {what} · {config.optimizer}"
-
-
-def _proc_stat(pid: int) -> tuple[str, str] | None:
-    """(state, start time) of a process from /proc (Linux); None where there is no /proc."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    # The command name (field 2) may contain spaces and ')', so split after its last ')'.
-    fields = stat.rsplit(")", 1)[-1].split()
-    return (fields[0], fields[19]) if len(fields) > 19 else None
-
-
-def _process_alive(pid: int, start: str | None) -> bool:
-    """Whether the process that owned a run still runs: a recycled pid (other start time) or a zombie does not."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        pass  # exists, owned by another user
-    except OSError:
-        return False
-    state, started = _proc_stat(pid) or ("?", "")
-    return state != "Z" and not (start and started and started != start)
 
 
 def _nan_if_none(value: float | None) -> float:
@@ -208,7 +154,8 @@ class RunStore:
 
     def _owner(self) -> tuple[int, str, str]:
         """(pid, host, process start) recorded on a run, so other processes can tell whether its owner lives."""
-        return os.getpid(), self._host, (_proc_stat(os.getpid()) or ("", ""))[1]
+        pid, start = this_process()
+        return pid, self._host, start
 
     # -- crash recovery ----------------------------------------------------------------------------
     def recover_interrupted(self) -> list[int]:
@@ -219,7 +166,7 @@ class RunStore:
             "SELECT id, owner_pid, owner_start FROM runs WHERE status IN ('queued', 'running') AND owner_host = ?",
             (self._host,),
         ).fetchall()
-        dead = [run_id for run_id, pid, start in rows if pid is None or not _process_alive(pid, start)]
+        dead = [run_id for run_id, pid, start in rows if pid is None or not process_alive(pid, start)]
         if dead:
             with self._write() as conn:
                 conn.executemany(

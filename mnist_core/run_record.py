@@ -1,0 +1,39 @@
+"""A run as the UI and the CLI see it: what `RunStore` hands out when asked for one run or a list."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from mnist_core.config import TrainConfig
+
+STATUSES = ("queued", "running", "completed", "stopped", "failed", "interrupted")
+ACTIVE_STATUSES = ("queued", "running")
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """One run as the UI shows it; live fields (status, progress) are a snapshot taken when it was read."""
+
+    id: int
+    name: str
+    created: float
+    config: TrainConfig
+    status: str
+    error: str | None
+    device: str | None
+    duration_s: float | None
+    test_loss: float | None
+    test_accuracy: float | None
+    train_loss: float | None
+    train_accuracy: float | None
+    val_loss: float | None
+    val_accuracy: float | None
+    progress: dict[str, Any] | None
+    group_id: str | None
+    started: float | None = None
+    finished: float | None = None
+
+    @property
+    def is_active(self) -> bool:
+        return self.status in ACTIVE_STATUSES
