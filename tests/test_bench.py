@@ -1,0 +1,40 @@
+"""`python -m mnist_core.bench` on the real files: it runs, and its --json line keeps the promises the README
+makes. How fast is not judged here (speed targets live in the benchmark itself, not in timed tests)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import PROJECT_DIR
+
+REQUIRED = ("speedup_vs_course", "samples_per_s", "course_samples_per_s", "gflops", "predict_p95_ms",
+            "gemm_ceiling_samples_per_s", "ceiling_speedup_vs_course", "predict_p50_ms", "peak_rss_mb")
+
+
+def test_bench_prints_figures_and_a_consistent_json_line(data_root: Path) -> None:
+    env = {**os.environ, "MNIST_PLAYGROUND_DATA": str(data_root)}
+    proc = subprocess.run(
+        [sys.executable, "-m", "mnist_core.bench", "--json", "--device", "cpu", "--course-iterations", "20",
+         "--epochs", "1"],
+        cwd=PROJECT_DIR, env=env, capture_output=True, text=True, timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.strip().splitlines()
+    assert any(line.startswith("speed-up vs course:") for line in lines)
+    assert any(line.startswith("matrix products alone (ceiling):") for line in lines)
+
+    figures = json.loads(lines[-1])
+    assert set(REQUIRED) <= figures.keys() and figures["device"] == "cpu"
+    assert all(figures[key] > 0 for key in REQUIRED)
+    assert figures["speedup_vs_course"] == pytest.approx(
+        figures["samples_per_s"] / figures["course_samples_per_s"], rel=0.01)
+    assert figures["ceiling_speedup_vs_course"] == pytest.approx(
+        figures["gemm_ceiling_samples_per_s"] / figures["course_samples_per_s"], rel=0.01)
+    assert figures["gflops"] == pytest.approx(figures["samples_per_s"] * 6 * 268_800 / 1e9, rel=0.01)
+    assert figures["predict_p50_ms"] <= figures["predict_p95_ms"]
