@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from pathlib import Path
 
 import pytest
+import torch
 
 from mnist_core.config import ConfigError, TrainConfig
 from mnist_core.jobs import JobManager, default_max_concurrent, execute_run
@@ -184,17 +186,11 @@ def test_max_concurrent_defaults_from_the_environment(monkeypatch: pytest.Monkey
 
 def _denormal_survives() -> bool:
     """Whether this thread computes a denormal float (1e-40, below float32's normal range) rather than zero."""
-    import torch
-
     return bool(torch.tensor([1e-30]) * torch.tensor([1e-10]) != 0)
 
 
 def test_training_threads_flush_denormals(store: RunStore, data_root: Path, mnist) -> None:
     # The setting is per thread, and a new thread copies its creator's: start this one from torch's default.
-    import threading
-
-    import torch
-
     seen: dict[str, bool] = {}
 
     def in_a_training_thread() -> None:

@@ -82,7 +82,6 @@ def test_epoch_metrics_are_sane(short_run):
     assert 0 < epoch.seconds <= result.seconds
 
 
-
 @pytest.mark.parametrize("shuffle, drop_last, seen", [(True, False, 1050), (False, True, 1000)])
 def test_epoch_train_metrics_are_means_over_the_samples_seen(mnist, shuffle, drop_last, seen):
     # lr so small that no weight changes: every batch meets the initial model, so the epoch's train loss and
@@ -97,6 +96,7 @@ def test_epoch_train_metrics_are_means_over_the_samples_seen(mnist, shuffle, dro
     (epoch,) = result.epochs
     assert epoch.train_loss == pytest.approx(float(F.cross_entropy(logits, labels)), rel=1e-5)
     assert epoch.train_accuracy == int((logits.argmax(1) == labels).sum()) / seen
+
 
 def test_events_tell_the_whole_story(short_run):
     config, result, events = short_run
