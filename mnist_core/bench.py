@@ -21,7 +21,8 @@ import torch
 from torch import nn
 
 from mnist_core.config import TrainConfig
-from mnist_core.data import data_dir, load_dataset
+from mnist_core import settings
+from mnist_core.data import load_dataset
 from mnist_core.training import flush_denormals, pick_device, train
 
 FLOP_PER_SAMPLE = 6 * 268_800  # forward 2 x weights, backward twice that, for 784-256-256-10 (268,800 weights)
@@ -33,7 +34,7 @@ def course_samples_per_s(device: torch.device, iterations: int) -> float:
     from torch.utils.data import DataLoader
     from torchvision import datasets, transforms
 
-    dataset = datasets.MNIST(str(data_dir()), train=True, transform=transforms.ToTensor(), download=True)
+    dataset = datasets.MNIST(str(settings.data_dir()), train=True, transform=transforms.ToTensor(), download=True)
     loader = DataLoader(dataset, batch_size=100, shuffle=True, drop_last=True)
     torch.manual_seed(0)
     model = nn.Sequential(nn.Linear(784, 256), nn.ReLU(), nn.Linear(256, 256), nn.ReLU(), nn.Linear(256, 10)).to(device)

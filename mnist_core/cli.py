@@ -93,7 +93,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     from mnist_core.jobs import execute_run
     from mnist_core.store import RunStore
-    from mnist_core.training import EpochMetrics, Progress
+    from mnist_core.events import EpochMetrics, Progress
     from mnist_core.weights import save_model
 
     from mnist_core.data import load_dataset

@@ -16,9 +16,9 @@ from pathlib import Path
 import torch
 from torchvision import datasets
 
+from mnist_core import settings
 from mnist_core.config import TrainConfig
 
-PROJECT_DIR = Path(__file__).resolve().parent.parent
 VALIDATION_SPLIT_SEED = 20_240_601  # fixed, so every run of every seed validates on the same images
 # Two trainings starting at once on a fresh data dir would unpack the same files concurrently, and one would
 # read the other's half-written file as corrupt: loads happen one at a time.
@@ -103,12 +103,8 @@ class DatasetStatus:
     directory: Path
 
 
-def data_dir() -> Path:
-    return Path(os.environ.get("MNIST_PLAYGROUND_DATA") or PROJECT_DIR / "data")
-
-
 def raw_dir(name: str, root: Path | None = None) -> Path:
-    return (root or data_dir()) / _info(name).folder / "raw"
+    return (root or settings.data_dir()) / _info(name).folder / "raw"
 
 
 def _info(name: str) -> DatasetInfo:
@@ -160,7 +156,7 @@ def import_dataset(name: str, source_dir: Path, root: Path | None = None) -> lis
 
 def _mirror_class(info: DatasetInfo) -> type[datasets.MNIST]:
     """torchvision's class, with MNIST_PLAYGROUND_MIRROR (laid out like the data dir) in place of its mirrors."""
-    mirror = os.environ.get("MNIST_PLAYGROUND_MIRROR")
+    mirror = settings.mirror()
     if not mirror:
         return info.torchvision_class
     base = mirror.rstrip("/") + f"/{info.folder}/raw/"
@@ -169,7 +165,7 @@ def _mirror_class(info: DatasetInfo) -> type[datasets.MNIST]:
 
 
 def _unavailable_message(info: DatasetInfo, raw: Path, missing: list[str], cause: str) -> str:
-    mirror = os.environ.get("MNIST_PLAYGROUND_MIRROR")
+    mirror = settings.mirror()
     source = f"the mirror {mirror}" if mirror else "the internet"
     return (
         f"{info.title} is not available: {', '.join(missing)} missing from {raw} and could not be downloaded "
@@ -207,7 +203,7 @@ def _refuse_bad_downloads(info: DatasetInfo, raw: Path, downloaded: list[str]) -
         path = raw / gz
         if path.exists() and md5_of(path) != info.md5[gz]:
             path.unlink()
-            mirror = os.environ.get("MNIST_PLAYGROUND_MIRROR")
+            mirror = settings.mirror()
             source = f"the mirror {mirror}" if mirror else "the internet"
             raise DatasetCorrupt(
                 f"{gz} downloaded from {source} is corrupt (md5 is not {info.md5[gz]}), so it was not used and "
@@ -251,7 +247,7 @@ def load_dataset(name: str, root: Path | None = None) -> Dataset:
     """Load (and on first use unpack or download) a dataset; cached for the life of the process."""
     _info(name)
     with _LOAD_LOCK:
-        return _load(name, Path(root or data_dir()).resolve())
+        return _load(name, Path(root or settings.data_dir()).resolve())
 
 
 def normalize(images: torch.Tensor, mean: float, std: float) -> torch.Tensor:

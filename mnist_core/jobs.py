@@ -12,7 +12,9 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from mnist_core import settings
 from mnist_core.config import TrainConfig
+from mnist_core.events import EpochMetrics, LossPoints, Progress, TrainEvent
 from mnist_core.store import RunNotFound, RunStore
 
 if TYPE_CHECKING:
@@ -20,45 +22,25 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-MAX_JOBS_ENV = "MNIST_PLAYGROUND_MAX_JOBS"
-DEFAULT_MAX_JOBS = 4  # an optimizer race of four runs side by side; further runs queue
 PROGRESS_INTERVAL_S = 0.25  # the UI polls a few times a second; more progress writes only add lock traffic
 SHUTDOWN_MESSAGE = "the app shut down before this run started"
-
-
-def default_max_concurrent() -> int:
-    """MNIST_PLAYGROUND_MAX_JOBS, else DEFAULT_MAX_JOBS."""
-    raw = os.environ.get(MAX_JOBS_ENV, "").strip()
-    if not raw:
-        return DEFAULT_MAX_JOBS
-    try:
-        value = int(raw)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise ValueError(f"{MAX_JOBS_ENV} must be a whole number of at least 1, got {raw!r}")
-    return value
 
 
 class _StoreWriter:
     """The `on_event` of a run: writes each event into the store (progress at most every 0.25 s) and
     passes it on to an optional extra listener (the CLI's progress bar)."""
 
-    def __init__(self, store: RunStore, run_id: int, forward: Callable[[Any], None] | None) -> None:
-        from mnist_core.training import EpochMetrics, LossPoints, Progress
-
-        self._types = (LossPoints, EpochMetrics, Progress)
+    def __init__(self, store: RunStore, run_id: int, forward: Callable[[TrainEvent], None] | None) -> None:
         self.store, self.run_id, self.forward = store, run_id, forward
-        self._pending: Any = None
+        self._pending: Progress | None = None
         self._last_progress = 0.0
 
-    def __call__(self, event: Any) -> None:
-        loss_points, epoch_metrics, progress = self._types
-        if isinstance(event, loss_points):
+    def __call__(self, event: TrainEvent) -> None:
+        if isinstance(event, LossPoints):
             self.store.add_losses(self.run_id, event)
-        elif isinstance(event, epoch_metrics):
+        elif isinstance(event, EpochMetrics):
             self.store.add_epoch(self.run_id, event)
-        elif isinstance(event, progress):
+        elif isinstance(event, Progress):
             self._pending = event
             if time.monotonic() - self._last_progress >= PROGRESS_INTERVAL_S:
                 self.flush()
@@ -78,7 +60,7 @@ def execute_run(
     *,
     stop: threading.Event | None = None,
     device: str | None = None,
-    on_event: Callable[[Any], None] | None = None,
+    on_event: Callable[[TrainEvent], None] | None = None,
     data_root: Path | None = None,
 ) -> TrainResult | None:
     """Run one stored run in this thread: mark it running, train, stream events into the store, then
@@ -138,7 +120,7 @@ class JobManager:
         device: str | None = None,
     ) -> None:
         self.store = store
-        self.max_concurrent = default_max_concurrent() if max_concurrent is None else int(max_concurrent)
+        self.max_concurrent = settings.max_jobs() if max_concurrent is None else int(max_concurrent)
         if self.max_concurrent < 1:
             raise ValueError(f"max_concurrent must be at least 1, got {max_concurrent}")
         self.data_root, self.device = data_root, device

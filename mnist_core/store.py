@@ -18,12 +18,14 @@ import numpy as np
 import torch
 from torch import nn
 
+from mnist_core import settings
 from mnist_core.config import TrainConfig
+from mnist_core.events import EpochMetrics, LossPoints, Progress
 from mnist_core.run_owner import process_alive, this_process
 from mnist_core.run_record import ACTIVE_STATUSES, STATUSES, RunRecord
 
 if TYPE_CHECKING:  # training/weights pull in torch models; store only needs them inside a few methods
-    from mnist_core.training import EpochMetrics, LossPoints, Progress, TrainResult
+    from mnist_core.training import TrainResult
     from mnist_core.weights import LoadedWeights
 
 SCHEMA_VERSION = 1
@@ -72,12 +74,6 @@ _SELECT_RUNS = (
 )
 
 
-def runs_dir() -> Path:
-    """Where runs live: env MNIST_PLAYGROUND_RUNS, else `<project>/runs`."""
-    configured = os.environ.get("MNIST_PLAYGROUND_RUNS")
-    return Path(configured) if configured else Path(__file__).resolve().parent.parent / "runs"
-
-
 def default_run_name(run_id: int, config: TrainConfig) -> str:
     """E.g. "#12 mlp-3 · adam": the preset (or the architecture) and the optimizer."""
     what = config.preset or config.model
@@ -95,7 +91,7 @@ class RunStore:
     """The runs database at `<root>/runs.sqlite3` plus weights files in `<root>/weights/`."""
 
     def __init__(self, root: Path | str | None = None) -> None:
-        self.root = Path(root) if root is not None else runs_dir()
+        self.root = Path(root) if root is not None else settings.runs_dir()
         self.root.mkdir(parents=True, exist_ok=True)
         self.db_path = self.root / "runs.sqlite3"
         self._local = threading.local()
@@ -310,14 +306,10 @@ class RunStore:
         return [_record(row) for row in self._connection().execute(sql, params)]
 
     def losses(self, run_id: int) -> LossPoints:
-        from mnist_core.training import LossPoints
-
         rows = self._read_rows(run_id, "SELECT iteration, loss FROM losses WHERE run_id = ? ORDER BY iteration")
         return LossPoints(iterations=[r[0] for r in rows], losses=[_nan_if_none(r[1]) for r in rows])
 
     def epochs(self, run_id: int) -> list[EpochMetrics]:
-        from mnist_core.training import EpochMetrics
-
         sql = "SELECT epoch, train_loss, train_accuracy, val_loss, val_accuracy, seconds FROM epochs WHERE run_id = ?"
         rows = self._read_rows(run_id, sql + " ORDER BY epoch")
         return [EpochMetrics(e, _nan_if_none(tl), ta, vl, va, sec) for e, tl, ta, vl, va, sec in rows]

@@ -10,56 +10,22 @@ import math
 import os
 import threading
 import time
-from dataclasses import dataclass, field
-from typing import Callable, Union
+from dataclasses import dataclass
+from typing import Callable
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from mnist_core import settings
 from mnist_core.config import TrainConfig
+from mnist_core.events import EpochMetrics, LossPoints, Progress, TrainEvent
 from mnist_core.data import Dataset, load_dataset, normalize, split_indices
 from mnist_core.models import SeededDropout, build_model
 
 MAX_LOSS_POINTS = 20_000  # longer runs report block means, so charts and the database stay small
 FLUSH_SECONDS = 0.25  # how often live loss points and progress are sent
 FUSED_OPTIMIZER_DEVICES = ("cpu", "cuda")  # where torch has fused SGD, Adagrad, Adam and AdamW kernels
-
-
-@dataclass
-class LossPoints:
-    """Training loss per iteration (or the mean of a block of iterations; `iterations` holds each block's last)."""
-
-    iterations: list[int] = field(default_factory=list)
-    losses: list[float] = field(default_factory=list)
-
-    def extend(self, other: LossPoints) -> None:
-        self.iterations += other.iterations
-        self.losses += other.losses
-
-
-@dataclass(frozen=True)
-class EpochMetrics:
-    epoch: int
-    train_loss: float  # mean over the epoch's batches, as they were trained (dropout on)
-    train_accuracy: float
-    val_loss: float | None  # None when val_size is 0
-    val_accuracy: float | None
-    seconds: float  # wall time since the run started, at the end of this epoch
-
-
-@dataclass(frozen=True)
-class Progress:
-    iteration: int
-    total_iterations: int
-    epoch: int  # 1-based, the epoch being trained
-    samples_seen: int
-    samples_per_s: float
-    eta_s: float
-    elapsed_s: float
-
-
-TrainEvent = Union[LossPoints, EpochMetrics, Progress]
 
 
 @dataclass
@@ -80,7 +46,7 @@ class TrainResult:
 
 def pick_device(preference: str | None = None) -> torch.device:
     """CUDA, then Apple's MPS, then the CPU; `preference` or MNIST_PLAYGROUND_DEVICE ("cpu", "cuda", ...) overrides."""
-    preference = preference or os.environ.get("MNIST_PLAYGROUND_DEVICE") or "auto"
+    preference = preference or settings.device_preference()
     if preference != "auto":
         return torch.device(preference)
     if torch.cuda.is_available():

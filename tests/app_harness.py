@@ -29,7 +29,7 @@ def start_app(page: str | None = None) -> AppTest:
     app = AppTest.from_file(str(APP), default_timeout=TIMEOUT_S)
     app.run()
     if page:
-        app.switch_page(f"app_pages/{page}.py").run()
+        app.switch_page(f"app/pages/{page}.py").run()
     assert not app.exception, [e.value for e in app.exception]
     return app
 

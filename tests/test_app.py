@@ -60,7 +60,7 @@ def test_pages_explain_a_missing_dataset(tmp_path: Path, monkeypatch: pytest.Mon
     assert "**MNIST** not downloaded yet" in sidebar
     assert any("python -m mnist_core data import DIR" in m.value for m in app.sidebar.expander[0].markdown)
     for page in ("draw", "compare", "train"):
-        app.switch_page(f"app_pages/{page}.py").run()
+        app.switch_page(f"app/pages/{page}.py").run()
         assert not app.exception and [t.value for t in app.title] == [PAGES[page]]
     button(app, "Start training").click().run()  # the run fails in the background, with the fix in its message
     store = RunStore(tmp_path / "runs")
@@ -169,9 +169,9 @@ def test_stop_a_queued_run(runs_root: Path, monkeypatch: pytest.MonkeyPatch) -> 
 
     monkeypatch.setenv("MNIST_PLAYGROUND_MAX_JOBS", "1")  # one worker, so the second run has to wait
     app = start_app("train")
-    import app_resources
+    from app import resources
 
-    manager = app_resources.jobs()
+    manager = resources.jobs()
     assert manager.max_concurrent == 1
     blocker = manager.submit(QUICK.replace(epochs=30, train_limit=0, val_size=0))
     deadline = time.monotonic() + 30
@@ -198,8 +198,8 @@ def test_settings_survive_a_page_change_but_stay_per_session(runs_root: Path) ->
     mine.text_input(key="train_hidden").set_value("64")
     mine.number_input(key="train_train_limit").set_value(1000)
     button(mine, "Update preview").click().run()
-    mine.switch_page("app_pages/draw.py").run()
-    mine.switch_page("app_pages/train.py").run()
+    mine.switch_page("app/pages/draw.py").run()
+    mine.switch_page("app/pages/train.py").run()
     assert mine.number_input(key="train_epochs").value == 3
     assert mine.text_input(key="train_hidden").value == "64"
     assert "10 × 3 epochs = 30 iterations in total" in " ".join(texts(mine, "markdown"))

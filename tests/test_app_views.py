@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from mnist_core import charts
+from app import charts
 from mnist_core.config import PRESETS, TrainConfig
-from mnist_core.config_form import config_from_form, form_values, matching_preset, parse_layers, problem_message
+from app.config_form import config_from_form, form_values, matching_preset, parse_layers, problem_message
 from mnist_core.image_files import ImageFileError, read_image_file
-from mnist_core.run_views import differing_fields, format_seconds, iteration_lines, samples_seen
+from app.run_views import differing_fields, format_seconds, iteration_lines, samples_seen
 
 
 @pytest.mark.parametrize(("changes", "first_line"), [
@@ -140,7 +140,7 @@ def test_run_label_does_not_change_while_a_run_trains_and_finishes(tmp_path) -> 
     # Keyed selectboxes keep the labels they were first drawn with: a status in the label went stale.
     import dataclasses
 
-    from mnist_core.run_views import run_label
+    from app.run_views import run_label
     from mnist_core.store import RunStore
 
     store = RunStore(tmp_path)

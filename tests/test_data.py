@@ -17,11 +17,11 @@ import torch
 
 from conftest import SHARED_DATA, seed_data_dir
 from mnist_core.config import TrainConfig
+from mnist_core.settings import data_dir
 from mnist_core.data import (
     DATASET_INFO,
     DatasetCorrupt,
     DatasetUnavailable,
-    data_dir,
     dataset_status,
     import_dataset,
     load_dataset,

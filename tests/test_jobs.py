@@ -10,7 +10,8 @@ import pytest
 import torch
 
 from mnist_core.config import ConfigError, TrainConfig
-from mnist_core.jobs import JobManager, default_max_concurrent, execute_run
+from mnist_core.jobs import JobManager, execute_run
+from mnist_core.settings import max_jobs
 from mnist_core.store import RunStore
 
 TINY = TrainConfig(hidden=(32,), epochs=1, train_limit=2000, val_size=500)  # 20 iterations, ~0.1 s
@@ -173,9 +174,9 @@ def test_execute_run_skips_a_run_that_already_ended(store: RunStore, data_root: 
 
 def test_max_concurrent_defaults_from_the_environment(monkeypatch: pytest.MonkeyPatch, store: RunStore) -> None:
     monkeypatch.delenv("MNIST_PLAYGROUND_MAX_JOBS", raising=False)
-    assert default_max_concurrent() == 4  # a four-optimizer race runs side by side
+    assert max_jobs() == 4  # a four-optimizer race runs side by side
     monkeypatch.setenv("MNIST_PLAYGROUND_MAX_JOBS", "3")
-    assert default_max_concurrent() == 3
+    assert max_jobs() == 3
     for bad in ("0", "two"):
         monkeypatch.setenv("MNIST_PLAYGROUND_MAX_JOBS", bad)
         with pytest.raises(ValueError, match="MNIST_PLAYGROUND_MAX_JOBS must be a whole number"):

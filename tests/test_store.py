@@ -295,7 +295,7 @@ def test_reopening_keeps_runs_and_refuses_a_newer_schema(tmp_path: Path) -> None
 
 
 def test_runs_dir_follows_the_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from mnist_core.store import runs_dir
+    from mnist_core.settings import runs_dir
 
     monkeypatch.setenv("MNIST_PLAYGROUND_RUNS", str(tmp_path / "elsewhere"))
     assert runs_dir() == tmp_path / "elsewhere"

@@ -6,12 +6,12 @@ import numpy as np
 import streamlit as st
 from streamlit_drawable_canvas import st_canvas
 
-import app_resources
-from mnist_core import charts
+from app import resources
+from app import charts
 from mnist_core.image_files import ImageFileError, read_image_file
 from mnist_core.predict import LoadedModel, predict, preprocess_for
 from mnist_core.preprocess import Drawing
-from mnist_core.run_views import model_label, upscale
+from app.run_views import model_label, upscale
 from mnist_core.store import RunNotFound
 from mnist_core.weights import WeightsError
 
@@ -26,12 +26,12 @@ EMPTY_HINT = ("Nothing drawn yet: draw a digit in the black box, big and centred
 def model_options() -> dict[object, str]:
     """The built-in model plus every run that has trained weights, newest first."""
     try:
-        builtin = app_resources.default_model()
+        builtin = resources.default_model()
         options: dict[object, str] = {DEFAULT: model_label(builtin.label, builtin.config,
-                                                           app_resources.default_model_accuracy())}
+                                                           resources.default_model_accuracy())}
     except WeightsError:
         options = {DEFAULT: "Built-in LeNet (file missing)"}
-    store = app_resources.store()
+    store = resources.store()
     for record in store.list_runs(statuses=("completed", "stopped")):
         if store.has_weights(record.id):
             options[record.id] = model_label(record.name, record.config, record.test_accuracy)
@@ -39,7 +39,7 @@ def model_options() -> dict[object, str]:
 
 
 def load(choice: object) -> LoadedModel:
-    return app_resources.default_model() if choice == DEFAULT else app_resources.run_model(int(choice))
+    return resources.default_model() if choice == DEFAULT else resources.run_model(int(choice))
 
 
 def read(loaded: LoadedModel, pixels: np.ndarray) -> Drawing:

@@ -1,6 +1,6 @@
 """The app's shared, process-wide objects, created once per process with st.cache_resource.
 
-Kept outside app_pages/, which holds only pages. Every getter is keyed by the
+Kept outside app/pages/, which holds only pages. Every getter is keyed by the
 directory it serves, so a process (or a test) that points MNIST_PLAYGROUND_RUNS / _DATA elsewhere gets its own
 objects instead of another directory's.
 """
@@ -11,19 +11,20 @@ from pathlib import Path
 
 import streamlit as st
 
-from mnist_core.data import Dataset, data_dir, load_dataset
+from mnist_core import settings
+from mnist_core.data import Dataset, load_dataset
 from mnist_core.jobs import JobManager
 from mnist_core.predict import DEFAULT_MODEL_PATH, LoadedModel, load_default_model, load_run_model
-from mnist_core.store import RunStore, runs_dir
+from mnist_core.store import RunStore
 from mnist_core.weights import WeightsError, load_model
 
 
 def runs_root() -> str:
-    return str(runs_dir().resolve())
+    return str(settings.runs_dir().resolve())
 
 
 def data_root() -> str:
-    return str(data_dir().resolve())
+    return str(settings.data_dir().resolve())
 
 
 @st.cache_resource(show_spinner=False)

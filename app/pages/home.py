@@ -5,12 +5,14 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-import app_resources
+from app import navigation, resources
 from mnist_core.data import DATASET_INFO, DatasetUnavailable
-from mnist_core.run_views import upscale
+from app.run_views import upscale
 
 SAMPLE_COLUMNS = 10
 SAMPLE_ROWS = 2
+
+pages = navigation.pages()
 
 st.title("MNIST Playground")
 st.markdown(
@@ -23,15 +25,15 @@ links = st.columns(3)
 with links[0]:
     with st.container(border=True):
         st.markdown("**1. Train**: choose hyperparameters (or a course preset) and watch the loss live.")
-        st.page_link("app_pages/train.py", label="Train a network", icon=":material/fitness_center:")
+        st.page_link(pages["train"], label="Train a network", icon=":material/fitness_center:")
 with links[1]:
     with st.container(border=True):
         st.markdown("**2. Draw**: write a digit with the mouse; see the softmax probabilities.")
-        st.page_link("app_pages/draw.py", label="Draw a digit", icon=":material/draw:")
+        st.page_link(pages["draw"], label="Draw a digit", icon=":material/draw:")
 with links[2]:
     with st.container(border=True):
         st.markdown("**3. Compare**: overlay runs, or race SGD against Momentum, RMSprop and Adam.")
-        st.page_link("app_pages/compare.py", label="Compare runs", icon=":material/monitoring:")
+        st.page_link(pages["compare"], label="Compare runs", icon=":material/monitoring:")
 
 st.subheader("What the network sees")
 controls = st.columns([3, 1])
@@ -41,7 +43,7 @@ if controls[1].button("Show other samples", key="home_shuffle"):
     st.session_state["home_sample_seed"] = st.session_state.get("home_sample_seed", 0) + 1
 
 try:
-    data = app_resources.dataset(name)
+    data = resources.dataset(name)
 except DatasetUnavailable as exc:
     st.warning(f"The sample images need the dataset. {exc}")
 else:

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import streamlit as st
 
-import app_resources
-from mnist_core import charts
+from app import resources
+from app import charts
 from mnist_core.config import OPTIMIZERS, PRESETS, ConfigError, preset_config
 from mnist_core.data import DATASET_INFO
-from mnist_core.run_views import (X_AXES, comparison_table, loss_x_values, progress_fraction, progress_line,
+from app.run_views import (X_AXES, comparison_table, loss_x_values, progress_fraction, progress_line,
                                   run_label)
 from mnist_core.run_record import RunRecord
 from mnist_core.store import RunNotFound
@@ -30,7 +30,7 @@ def start_race() -> None:
     try:
         config = preset_config(state["compare_race_preset"], dataset=state["compare_race_dataset"],
                                epochs=int(state["compare_race_epochs"]), lr=float(state["compare_race_lr"]))
-        ids = app_resources.jobs().submit_race(config, state["compare_race_optimizers"])
+        ids = resources.jobs().submit_race(config, state["compare_race_optimizers"])
     except (ConfigError, ValueError) as exc:
         say("error", f"The race could not start: {exc}")
         return
@@ -42,7 +42,7 @@ def start_race() -> None:
 def rename_run() -> None:
     run_id, name = st.session_state["compare_manage_run"], st.session_state.get("compare_new_name", "")
     try:
-        app_resources.store().rename(run_id, name)
+        resources.store().rename(run_id, name)
     except (RunNotFound, ValueError) as exc:
         say("error", f"Could not rename: {exc}")
         return
@@ -52,9 +52,9 @@ def rename_run() -> None:
 
 def delete_run(run_id: int) -> None:
     st.session_state.pop("compare_confirm_delete", None)
-    app_resources.jobs().stop(run_id)  # a run still training must not write into a deleted row
+    resources.jobs().stop(run_id)  # a run still training must not write into a deleted row
     try:
-        app_resources.store().delete(run_id)
+        resources.store().delete(run_id)
     except RunNotFound as exc:
         say("error", str(exc))
         return
@@ -63,7 +63,7 @@ def delete_run(run_id: int) -> None:
 
 def comparison(records: list[RunRecord], axis: str) -> None:
     """The chosen runs' curves, overlaid, then the table of what differs and how they ended."""
-    store = app_resources.store()
+    store = resources.store()
     losses, accuracy = [], []
     for r in records:
         try:
@@ -102,7 +102,7 @@ def comparison(records: list[RunRecord], axis: str) -> None:
 @st.fragment(run_every=LIVE_REFRESH_S)
 def live_comparison(run_ids: tuple[int, ...], axis: str) -> None:
     """Redrawn every second while any chosen run trains: a race is watched here."""
-    by_id = {r.id: r for r in app_resources.store().list_runs(limit=500)}
+    by_id = {r.id: r for r in resources.store().list_runs(limit=500)}
     records = [by_id[i] for i in run_ids if i in by_id]  # in the order chosen, so colours and rows stay put
     active = [r for r in records if r.is_active]
     if not active:
@@ -142,7 +142,7 @@ with st.container(border=True):
     st.button("Start the race", type="primary", icon=":material/flag:", on_click=start_race, disabled=len(chosen) < 2,
               key="race_start", help=None if len(chosen) >= 2 else "Pick at least two optimizers.")
 
-runs = {r.id: r for r in app_resources.store().list_runs(limit=200)}
+runs = {r.id: r for r in resources.store().list_runs(limit=200)}
 if not runs:
     st.info("No runs to compare yet: train one on the Train page, or start an optimizer race above.")
     st.stop()

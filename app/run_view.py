@@ -1,6 +1,6 @@
 """One run on screen: live progress while it trains, then its test results. Used by the Train page.
 
-Kept outside app_pages/, which holds only pages. Everything it shows is read from the RunStore, so every
+Kept outside app/pages/, which holds only pages. Everything it shows is read from the RunStore, so every
 browser session sees the same runs, whichever session (or the command line) started them.
 """
 
@@ -9,10 +9,10 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-import app_resources
-from mnist_core import charts
+from app import resources
+from app import charts
 from mnist_core.data import DatasetUnavailable, dataset_status
-from mnist_core.run_views import (architecture, dataset_title, format_seconds, misclassified_indices,
+from app.run_views import (architecture, dataset_title, format_seconds, misclassified_indices,
                                   progress_fraction, progress_line, upscale)
 from mnist_core.run_record import RunRecord
 from mnist_core.store import RunNotFound
@@ -37,7 +37,7 @@ def run_summary(record: RunRecord) -> None:
 
 def training_charts(record: RunRecord) -> None:
     """Loss per iteration, then accuracy and loss per epoch (train vs validation) side by side."""
-    store = app_resources.store()
+    store = resources.store()
     try:
         points, epochs = store.losses(record.id), store.epochs(record.id)
     except RunNotFound as exc:  # deleted by another session while this one shows it
@@ -68,7 +68,7 @@ def training_charts(record: RunRecord) -> None:
 def stop_button(record: RunRecord) -> None:
     if st.button("Stop", key=f"stop_{record.id}", icon=":material/stop_circle:",
                  help="Stop after the current iteration; what it learned so far is kept and tested."):
-        if not app_resources.jobs().stop(record.id):
+        if not resources.jobs().stop(record.id):
             st.warning("This run was started by another process (the command line?): stop it there.")
 
 
@@ -76,7 +76,7 @@ def stop_button(record: RunRecord) -> None:
 def live_run(run_id: int) -> None:
     """Redrawn every second while the run is queued or running; a full rerun shows the results once it ends."""
     try:
-        record = app_resources.store().get(run_id)
+        record = resources.store().get(run_id)
     except RunNotFound as exc:
         st.info(str(exc))
         return
@@ -85,7 +85,7 @@ def live_run(run_id: int) -> None:
     with st.empty().container():  # one block, so the queued view is replaced, not kept, once it runs
         run_summary(record)
         if record.status == "queued":
-            position = app_resources.jobs().queue_position(run_id)
+            position = resources.jobs().queue_position(run_id)
             where = f"number {position} in the queue" if position else "about to start"
             st.info(f"Queued: {where}. It starts as soon as a running training finishes.")
             stop_button(record)
@@ -129,13 +129,13 @@ def test_metrics(record: RunRecord) -> None:
 def test_diagnostics(record: RunRecord) -> None:
     """Confusion matrix, per-class accuracy and the misclassified images of the 10,000 test images."""
     try:
-        predictions = app_resources.store().test_predictions(record.id)
+        predictions = resources.store().test_predictions(record.id)
     except RunNotFound:
         return  # deleted meanwhile; training_charts already said so
     if predictions is None:
         return
     try:
-        data = app_resources.dataset(record.config.dataset)
+        data = resources.dataset(record.config.dataset)
     except DatasetUnavailable as exc:
         st.warning(f"The test-set diagnostics need the dataset: {exc}")
         return

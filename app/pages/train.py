@@ -5,14 +5,14 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-import app_resources
-from app_run_view import finished_run, live_run
+from app import resources
+from app.run_view import finished_run, live_run
 from mnist_core.config import (ACTIVATIONS, DATASETS, INITS, MODELS, OPTIMIZERS, PRESET_DESCRIPTIONS, PRESETS,
                                ConfigError, ConfigProblem, TrainConfig)
-from mnist_core.config_form import FIELD_LABELS, config_from_form, form_values, problem_message
+from app.config_form import FIELD_LABELS, config_from_form, form_values, problem_message
 from mnist_core.data import DATASET_INFO
 from mnist_core.models import build_model, layer_summary, parameter_count
-from mnist_core.run_views import iteration_lines, run_label
+from app.run_views import iteration_lines, run_label
 
 CUSTOM = "custom"
 MODEL_NAMES = {"mlp": "MLP (fully connected)", "cnn": "CNN (LeNet-style)"}
@@ -54,7 +54,7 @@ def start_training() -> None:
     if problems:
         return  # the page lists them
     try:
-        run_id = app_resources.jobs().submit(config, name=st.session_state.get(key("name")) or None)
+        run_id = resources.jobs().submit(config, name=st.session_state.get(key("name")) or None)
     except (ConfigError, ValueError) as exc:
         st.session_state["train_start_error"] = f"Could not start the run: {exc}"
         return
@@ -149,7 +149,7 @@ if "train_started" in st.session_state:
 
 st.divider()
 st.header("Runs")
-runs = {r.id: r for r in app_resources.store().list_runs(limit=200)}
+runs = {r.id: r for r in resources.store().list_runs(limit=200)}
 if not runs:
     st.info("No runs yet: choose settings above and press **Start training**.")
     st.stop()

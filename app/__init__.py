@@ -1,0 +1,1 @@
+"""Everything Streamlit: pages (app/pages/), the sidebar, cached resources, the run view, charts and UI wording."""

@@ -1,0 +1,113 @@
+"""The translation layer: every text a student sees goes through `_()` (or `ngettext()`), in the session's language.
+
+Catalogs are gettext `.po` files managed with Babel (`app/locale/<lang>/LC_MESSAGES/*.po`, keyed by the English
+text), compiled in memory when the process first needs them, so no build step can be forgotten. Every `.po` file
+of a language is loaded: one domain per part of the app (`messages` for the pages, `lessons` for /learn), all
+looked up as one catalog. Placeholders are named (`_("{epochs} epochs", epochs=3)`), never glued fragments.
+
+The language: `?lang=ko|en` in the URL, else the browser's language on the first visit (`st.context.locale`),
+kept in the session and written back to the URL, so a reload or a shared link keeps it.
+"""
+
+from __future__ import annotations
+
+import functools
+import gettext
+import io
+from pathlib import Path
+
+import streamlit as st
+from babel.messages.mofile import write_mo
+from babel.messages.pofile import read_po
+from babel.numbers import format_decimal, format_percent
+
+LOCALE_DIR = Path(__file__).resolve().parent / "locale"
+LANGUAGES = {"ko": "한국어", "en": "English"}
+SOURCE_LANGUAGE = "en"  # msgids are the English text
+DEFAULT_LANGUAGE = "ko"  # the course's students are Korean: a browser that says nothing gets Korean
+QUERY_KEY = "lang"
+_STATE_KEY = "i18n_language"
+
+
+@functools.cache
+def translations(language: str) -> gettext.NullTranslations:
+    """Every domain's catalog of `language` as one gettext translation (NullTranslations for English)."""
+    merged: gettext.NullTranslations = gettext.NullTranslations()
+    if language == SOURCE_LANGUAGE:
+        return merged
+    for po_path in sorted((LOCALE_DIR / language / "LC_MESSAGES").glob("*.po")):
+        with po_path.open("rb") as po_file:
+            catalog = read_po(po_file, locale=language)
+        buffer = io.BytesIO()
+        write_mo(buffer, catalog)
+        buffer.seek(0)
+        domain = gettext.GNUTranslations(buffer)
+        domain.add_fallback(merged)
+        merged = domain
+    return merged
+
+
+def _from_locale(locale: str | None) -> str | None:
+    code = (locale or "").split("-")[0].split("_")[0].lower()
+    return code if code in LANGUAGES else None
+
+
+def language() -> str:
+    """The session's language: chosen in the sidebar, else `?lang=`, else the browser's, else Korean."""
+    chosen = st.session_state.get(_STATE_KEY)
+    if chosen in LANGUAGES:
+        return chosen
+    from_url = st.query_params.get(QUERY_KEY)
+    chosen = from_url if from_url in LANGUAGES else None
+    if chosen is None:
+        try:
+            chosen = _from_locale(st.context.locale)
+        except Exception:  # no browser context (e.g. a bare script run)
+            chosen = None
+    chosen = chosen or DEFAULT_LANGUAGE
+    st.session_state[_STATE_KEY] = chosen
+    return chosen
+
+
+def set_language(code: str) -> None:
+    """Switch this session's language and keep it in the URL."""
+    if code not in LANGUAGES:
+        raise ValueError(f"unknown language {code!r}; choose one of {', '.join(LANGUAGES)}")
+    st.session_state[_STATE_KEY] = code
+    st.query_params[QUERY_KEY] = code
+
+
+def keep_in_url() -> None:
+    """Write the session's language into the URL (`?lang=`), so a reload or a copied link keeps it."""
+    code = language()
+    if st.query_params.get(QUERY_KEY) != code:
+        st.query_params[QUERY_KEY] = code
+
+
+def _(message: str, **values: object) -> str:
+    """`message` in the session's language, its `{named}` placeholders filled from `values`."""
+    text = translations(language()).gettext(message)
+    return text.format(**values) if values else text
+
+
+def ngettext(singular: str, plural: str, n: int, **values: object) -> str:
+    """The singular or plural form for `n` (Korean has one form), with `{n}` and `values` filled in."""
+    text = translations(language()).ngettext(singular, plural, n)
+    return text.format(n=number(n), **values)
+
+
+def N_(message: str) -> str:
+    """Marks a text for extraction where it is defined (e.g. a constant); `_()` translates it where shown."""
+    return message
+
+
+def number(value: float, digits: int | None = None) -> str:
+    """A number in the session's language's style (1,234.5); `digits` fixes the decimals."""
+    pattern = None if digits is None else "#,##0." + "0" * digits if digits > 0 else "#,##0"
+    return format_decimal(value, format=pattern, locale=language())
+
+
+def percent(fraction: float, digits: int = 1) -> str:
+    """0.9791 -> "97.9%" (digits after the point)."""
+    pattern = "#,##0" + ("." + "0" * digits if digits > 0 else "") + "%"
+    return format_percent(fraction, format=pattern, locale=language())
