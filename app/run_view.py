@@ -9,11 +9,17 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from app import resources
-from app import charts
+from app import charts, resources
+from app.run_views import (
+    architecture,
+    dataset_title,
+    format_seconds,
+    misclassified_indices,
+    progress_fraction,
+    progress_line,
+    upscale,
+)
 from mnist_core.data import DatasetUnavailable, dataset_status
-from app.run_views import (architecture, dataset_title, format_seconds, misclassified_indices,
-                                  progress_fraction, progress_line, upscale)
 from mnist_core.run_record import RunRecord
 from mnist_core.store import RunNotFound
 

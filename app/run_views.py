@@ -13,8 +13,8 @@ import pandas as pd
 
 from mnist_core.config import TRAIN_SET_SIZE, TrainConfig
 from mnist_core.data import DATASET_INFO
-from mnist_core.run_record import RunRecord
 from mnist_core.events import EpochMetrics, LossPoints
+from mnist_core.run_record import RunRecord
 
 COURSE_BATCH = 100
 # Loss chart x axes on the Compare page: key -> axis title.

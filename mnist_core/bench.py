@@ -20,8 +20,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from mnist_core.config import TrainConfig
 from mnist_core import settings
+from mnist_core.config import TrainConfig
 from mnist_core.data import load_dataset
 from mnist_core.training import flush_denormals, pick_device, train
 

@@ -7,11 +7,21 @@ import dataclasses
 import json
 import sys
 import threading
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
-from mnist_core.config import (ACTIVATIONS, DATASETS, INITS, MODELS, OPTIMIZERS, PRESETS, ConfigError, TrainConfig,
-                               preset_config)
+from mnist_core.config import (
+    ACTIVATIONS,
+    DATASETS,
+    INITS,
+    MODELS,
+    OPTIMIZERS,
+    PRESETS,
+    ConfigError,
+    TrainConfig,
+    preset_config,
+)
 
 
 class UsageError(Exception):
@@ -91,12 +101,11 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
 def cmd_train(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
+    from mnist_core.data import load_dataset
+    from mnist_core.events import EpochMetrics, Progress
     from mnist_core.jobs import execute_run
     from mnist_core.store import RunStore
-    from mnist_core.events import EpochMetrics, Progress
     from mnist_core.weights import save_model
-
-    from mnist_core.data import load_dataset
 
     config = config_from_args(args)
     load_dataset(config.dataset)  # a missing or damaged dataset is reported before any run is stored

@@ -7,11 +7,10 @@ epoch: the same batches DataLoader(batch_size, shuffle, drop_last) would give, w
 from __future__ import annotations
 
 import math
-import os
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import torch
 import torch.nn.functional as F
@@ -19,8 +18,8 @@ from torch import nn
 
 from mnist_core import settings
 from mnist_core.config import TrainConfig
-from mnist_core.events import EpochMetrics, LossPoints, Progress, TrainEvent
 from mnist_core.data import Dataset, load_dataset, normalize, split_indices
+from mnist_core.events import EpochMetrics, LossPoints, Progress, TrainEvent
 from mnist_core.models import SeededDropout, build_model
 
 MAX_LOSS_POINTS = 20_000  # longer runs report block means, so charts and the database stay small

@@ -14,9 +14,10 @@ import numpy as np
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
-from conftest import raw_test_set
 from mnist_core.config import TrainConfig
 from mnist_core.store import RunStore
+
+from conftest import raw_test_set
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 APP = PROJECT_DIR / "streamlit_app.py"

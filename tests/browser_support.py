@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 from conftest import PROJECT_DIR, SHARED_DATA, seed_data_dir
 
 SCREENSHOTS = PROJECT_DIR / "artifacts" / "screenshots"

@@ -7,9 +7,10 @@ import time
 from pathlib import Path
 
 import pytest
-from app_harness import button, figure_titled, metric, start_app, texts, wait_until_finished
 
 from mnist_core.store import RunStore
+
+from app_harness import button, figure_titled, metric, start_app, texts, wait_until_finished
 
 PAGES = {"home": "MNIST Playground", "train": "Train a network", "draw": "Draw a digit", "compare": "Compare runs"}
 
@@ -123,7 +124,7 @@ def test_train_a_run_and_see_its_results(runs_root: Path) -> None:
     assert record.name == "tiny test run" and record.config.hidden == (32,) and record.config.epochs == 2
     assert app.session_state["train_selected_run"] == record.id
     assert app.text_input(key="train_name").value == ""  # ready for the next run
-    assert "Run #{} started: watch it below".format(record.id) in [t.value for t in app.toast]
+    assert f"Run #{record.id} started: watch it below" in [t.value for t in app.toast]
     wait_until_finished(store, [record.id])
     app.run()
     assert not app.exception and not app.error

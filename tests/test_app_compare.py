@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from app_harness import QUICK, button, figure_titled, start_app, texts, train_run, wait_until_finished
 
 from mnist_core.store import RunStore
+
+from app_harness import QUICK, button, figure_titled, start_app, texts, train_run, wait_until_finished
 
 
 @pytest.fixture

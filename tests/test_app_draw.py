@@ -7,11 +7,22 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from app_harness import (PROJECT_DIR, canvas_rgba, canvas_value, figure_titled, metric, mnist_test_digits, png_bytes,
-                         start_app, texts, train_run)
 
 from mnist_core.config import TrainConfig
 from mnist_core.store import RunStore
+
+from app_harness import (
+    PROJECT_DIR,
+    canvas_rgba,
+    canvas_value,
+    figure_titled,
+    metric,
+    mnist_test_digits,
+    png_bytes,
+    start_app,
+    texts,
+    train_run,
+)
 
 EMPTY_HINT = ("Nothing drawn yet: draw a digit in the black box, big and centred, and lift the mouse "
               "(or upload a photo below).")

@@ -7,10 +7,19 @@ import io
 
 import numpy as np
 import pytest
-from browser_support import (UI_TIMEOUT_MS, digit_strokes, draw_strokes, main, mnist_test_digit, open_page,
-                             screenshot, wait_until)
 from PIL import Image
 from playwright.sync_api import expect
+
+from browser_support import (
+    UI_TIMEOUT_MS,
+    digit_strokes,
+    draw_strokes,
+    main,
+    mnist_test_digit,
+    open_page,
+    screenshot,
+    wait_until,
+)
 
 pytestmark = pytest.mark.browser
 

@@ -4,8 +4,9 @@
 from __future__ import annotations
 
 import pytest
-from browser_support import fill_field, main, open_page, screenshot
 from playwright.sync_api import expect
+
+from browser_support import fill_field, main, open_page, screenshot
 
 pytestmark = pytest.mark.browser
 

@@ -6,11 +6,11 @@ from __future__ import annotations
 import re
 
 import pytest
-from browser_support import (fill_field, heading, main, open_page, screenshot, select_option,
-                             wait_until)
 from playwright.sync_api import expect
 
 from mnist_core.store import RunStore
+
+from browser_support import fill_field, heading, main, open_page, screenshot, select_option, wait_until
 
 pytestmark = pytest.mark.browser
 

@@ -13,11 +13,23 @@ import subprocess
 import sys
 
 import pytest
-from browser_support import (PROJECT_DIR, UI_TIMEOUT_MS, fill_field, heading, main, nav_to, open_page, screenshot,
-                             select_option, sidebar, wait_until)
 from playwright.sync_api import expect
 
 from mnist_core.store import RunStore
+
+from browser_support import (
+    PROJECT_DIR,
+    UI_TIMEOUT_MS,
+    fill_field,
+    heading,
+    main,
+    nav_to,
+    open_page,
+    screenshot,
+    select_option,
+    sidebar,
+    wait_until,
+)
 
 pytestmark = pytest.mark.browser
 

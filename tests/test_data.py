@@ -15,9 +15,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import SHARED_DATA, seed_data_dir
 from mnist_core.config import TrainConfig
-from mnist_core.settings import data_dir
 from mnist_core.data import (
     DATASET_INFO,
     DatasetCorrupt,
@@ -29,6 +27,9 @@ from mnist_core.data import (
     normalize,
     split_indices,
 )
+from mnist_core.settings import data_dir
+
+from conftest import SHARED_DATA, seed_data_dir
 
 MNIST_FILES = DATASET_INFO["mnist"].files
 

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-
 import numpy as np
 import pytest
 import torch
 from PIL import Image
 
-from conftest import raw_test_set
 from mnist_core.preprocess import MNIST_MEAN, MNIST_STD, SIZE, Drawing, image_to_tensor, preprocess_drawing
+
+from conftest import raw_test_set
 
 CANVAS = 280  # the app's canvas, in pixels
 DIGITS = 60  # how many genuine digits each comparison uses

@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import streamlit as st
 
-from app import resources
-from app import charts
+from app import charts, resources
+from app.run_views import X_AXES, comparison_table, loss_x_values, progress_fraction, progress_line, run_label
 from mnist_core.config import OPTIMIZERS, PRESETS, ConfigError, preset_config
 from mnist_core.data import DATASET_INFO
-from app.run_views import (X_AXES, comparison_table, loss_x_values, progress_fraction, progress_line,
-                                  run_label)
 from mnist_core.run_record import RunRecord
 from mnist_core.store import RunNotFound
 

@@ -6,12 +6,11 @@ import numpy as np
 import streamlit as st
 from streamlit_drawable_canvas import st_canvas
 
-from app import resources
-from app import charts
+from app import charts, resources
+from app.run_views import model_label, upscale
 from mnist_core.image_files import ImageFileError, read_image_file
 from mnist_core.predict import LoadedModel, predict, preprocess_for
 from mnist_core.preprocess import Drawing
-from app.run_views import model_label, upscale
 from mnist_core.store import RunNotFound
 from mnist_core.weights import WeightsError
 

@@ -6,8 +6,8 @@ import numpy as np
 import streamlit as st
 
 from app import navigation, resources
-from mnist_core.data import DATASET_INFO, DatasetUnavailable
 from app.run_views import upscale
+from mnist_core.data import DATASET_INFO, DatasetUnavailable
 
 SAMPLE_COLUMNS = 10
 SAMPLE_ROWS = 2
@@ -22,18 +22,15 @@ st.markdown(
 )
 
 links = st.columns(3)
-with links[0]:
-    with st.container(border=True):
-        st.markdown("**1. Train**: choose hyperparameters (or a course preset) and watch the loss live.")
-        st.page_link(pages["train"], label="Train a network", icon=":material/fitness_center:")
-with links[1]:
-    with st.container(border=True):
-        st.markdown("**2. Draw**: write a digit with the mouse; see the softmax probabilities.")
-        st.page_link(pages["draw"], label="Draw a digit", icon=":material/draw:")
-with links[2]:
-    with st.container(border=True):
-        st.markdown("**3. Compare**: overlay runs, or race SGD against Momentum, RMSprop and Adam.")
-        st.page_link(pages["compare"], label="Compare runs", icon=":material/monitoring:")
+with links[0], st.container(border=True):
+    st.markdown("**1. Train**: choose hyperparameters (or a course preset) and watch the loss live.")
+    st.page_link(pages["train"], label="Train a network", icon=":material/fitness_center:")
+with links[1], st.container(border=True):
+    st.markdown("**2. Draw**: write a digit with the mouse; see the softmax probabilities.")
+    st.page_link(pages["draw"], label="Draw a digit", icon=":material/draw:")
+with links[2], st.container(border=True):
+    st.markdown("**3. Compare**: overlay runs, or race SGD against Momentum, RMSprop and Adam.")
+    st.page_link(pages["compare"], label="Compare runs", icon=":material/monitoring:")
 
 st.subheader("What the network sees")
 controls = st.columns([3, 1])

@@ -6,13 +6,23 @@ import pandas as pd
 import streamlit as st
 
 from app import resources
-from app.run_view import finished_run, live_run
-from mnist_core.config import (ACTIVATIONS, DATASETS, INITS, MODELS, OPTIMIZERS, PRESET_DESCRIPTIONS, PRESETS,
-                               ConfigError, ConfigProblem, TrainConfig)
 from app.config_form import FIELD_LABELS, config_from_form, form_values, problem_message
+from app.run_view import finished_run, live_run
+from app.run_views import iteration_lines, run_label
+from mnist_core.config import (
+    ACTIVATIONS,
+    DATASETS,
+    INITS,
+    MODELS,
+    OPTIMIZERS,
+    PRESET_DESCRIPTIONS,
+    PRESETS,
+    ConfigError,
+    ConfigProblem,
+    TrainConfig,
+)
 from mnist_core.data import DATASET_INFO
 from mnist_core.models import build_model, layer_summary, parameter_count
-from app.run_views import iteration_lines, run_label
 
 CUSTOM = "custom"
 MODEL_NAMES = {"mlp": "MLP (fully connected)", "cnn": "CNN (LeNet-style)"}
