@@ -14,9 +14,9 @@ import streamlit as st
 from mnist_core import settings
 from mnist_core.data import Dataset, load_dataset
 from mnist_core.jobs import JobManager
-from mnist_core.predict import DEFAULT_MODEL_PATH, LoadedModel, load_default_model, load_run_model
+from mnist_core.predict import DEFAULT_MODEL_PATH, load_default_model
 from mnist_core.store import RunStore
-from mnist_core.weights import WeightsError, load_model
+from mnist_core.weights import LoadedModel, WeightsError, load_model
 
 
 def runs_root() -> str:
@@ -70,7 +70,7 @@ def default_model() -> LoadedModel:
 
 @st.cache_resource(show_spinner=False, max_entries=16)
 def _run_model(root: str, run_id: int, stamp: float) -> LoadedModel:
-    return load_run_model(_store(root), run_id)
+    return _store(root).load_model(run_id)
 
 
 def run_model(run_id: int) -> LoadedModel:

@@ -152,10 +152,8 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
-    import numpy as np
-    from PIL import Image, UnidentifiedImageError
-
-    from mnist_core.predict import load_default_model, load_run_model, predict_image
+    from mnist_core.image_files import ImageFileError, read_image_file
+    from mnist_core.predict import load_default_model, predict_image
 
     if args.run == "default":
         loaded = load_default_model()
@@ -166,13 +164,12 @@ def cmd_predict(args: argparse.Namespace) -> int:
             run_id = int(args.run)
         except ValueError:
             raise UsageError(f"--run must be a run id or 'default', got {args.run!r}") from None
-        loaded = load_run_model(RunStore(), run_id)
+        loaded = RunStore().load_model(run_id)
     failures = 0
     for path in args.images:
         try:
-            with Image.open(path) as image:
-                pixels = np.asarray(image.convert("RGB"))
-        except (OSError, UnidentifiedImageError) as exc:
+            pixels = read_image_file(path.read_bytes(), name=str(path))
+        except (OSError, ImageFileError) as exc:
             print(f"mnist_core: error: cannot read image {path}: {exc}", file=sys.stderr)
             failures += 1
             continue

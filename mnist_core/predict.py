@@ -6,40 +6,18 @@ cached here: the app keeps loaded models with st.cache_resource, the CLI loads o
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
-from torch import nn
 
-from mnist_core.config import TrainConfig
 from mnist_core.data import DATASET_INFO
 from mnist_core.preprocess import Drawing, image_to_tensor, preprocess_drawing
-from mnist_core.weights import WeightsError, load_model
-
-if TYPE_CHECKING:
-    from mnist_core.store import RunStore
+from mnist_core.weights import LoadedModel, ModelUnavailable, load_model
 
 DEFAULT_MODEL_PATH = Path(__file__).resolve().parent / "default_model" / "lenet.safetensors"
-
-
-class ModelUnavailable(WeightsError):
-    """There is no weights file to load (a run still training, a failed run, or a missing built-in model)."""
-
-
-@dataclass(frozen=True)
-class LoadedModel:
-    """A model ready to predict, with what it needs to read a drawing: its normalisation and class names."""
-
-    model: nn.Module  # on the CPU, eval mode
-    config: TrainConfig
-    mean: float
-    std: float
-    class_names: tuple[str, ...]
-    label: str  # what the UI calls it, e.g. "Built-in LeNet (MNIST)" or a run's name
-    run_id: int | None  # None for the built-in model
 
 
 @dataclass(frozen=True)
@@ -57,25 +35,8 @@ def load_default_model(path: Path = DEFAULT_MODEL_PATH) -> LoadedModel:
         raise ModelUnavailable(
             f"the built-in model {path} is missing; it ships with the repository (restore it with git checkout)"
         )
-    weights = load_model(path)
-    label = f"Built-in LeNet ({DATASET_INFO[weights.config.dataset].title})"
-    return _loaded(weights.model, weights.config, weights.mean, weights.std, label, run_id=None)
-
-
-def load_run_model(store: RunStore, run_id: int) -> LoadedModel:
-    """A stored run's trained model. RunNotFound for an unknown run, ModelUnavailable when it has no weights yet."""
-    record = store.get(run_id)
-    path = store.weights_path(run_id)
-    if not path.is_file():
-        why = {
-            "queued": "it has not started yet",
-            "running": "it is still training; weights are saved when it finishes or is stopped",
-            "failed": f"it failed ({record.error})" if record.error else "it failed",
-            "interrupted": "it was interrupted before finishing",
-        }.get(record.status, f"its weights file {path} is missing")
-        raise ModelUnavailable(f"run {run_id} ({record.name}) has no trained weights to predict with: {why}")
-    weights = load_model(path)
-    return _loaded(weights.model, weights.config, weights.mean, weights.std, record.name, run_id=run_id)
+    loaded = load_model(path)
+    return dataclasses.replace(loaded, label=f"Built-in LeNet ({DATASET_INFO[loaded.config.dataset].title})")
 
 
 def predict(loaded: LoadedModel, drawing_or_tensor: Drawing | torch.Tensor, top_k: int = 3) -> Prediction:
@@ -116,11 +77,6 @@ def predict_image(loaded: LoadedModel, array: np.ndarray, top_k: int = 3) -> Pre
     if drawing.empty:
         return None
     return predict(loaded, drawing, top_k)
-
-
-def _loaded(model: nn.Module, config: TrainConfig, mean: float, std: float, label: str, run_id: int | None) -> LoadedModel:
-    model = model.cpu().eval()
-    return LoadedModel(model, config, mean, std, DATASET_INFO[config.dataset].class_names, label, run_id)
 
 
 def _input_tensor(loaded: LoadedModel, drawing_or_tensor: Drawing | torch.Tensor) -> torch.Tensor:

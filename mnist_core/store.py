@@ -12,7 +12,7 @@ import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import torch
@@ -23,10 +23,8 @@ from mnist_core.config import TrainConfig
 from mnist_core.events import EpochMetrics, LossPoints, Progress
 from mnist_core.run_owner import process_alive, this_process
 from mnist_core.run_record import ACTIVE_STATUSES, STATUSES, RunRecord
-
-if TYPE_CHECKING:  # training/weights pull in torch models; store only needs them inside a few methods
-    from mnist_core.training import TrainResult
-    from mnist_core.weights import LoadedWeights
+from mnist_core.training import TrainResult
+from mnist_core.weights import LoadedModel, ModelUnavailable, load_model, save_model
 
 SCHEMA_VERSION = 1
 BUSY_TIMEOUT_S = 10.0
@@ -265,8 +263,6 @@ class RunStore:
         return self.root / "weights" / f"{int(run_id)}.safetensors"
 
     def save_weights(self, run_id: int, model: nn.Module, config: TrainConfig, mean: float, std: float) -> Path:
-        from mnist_core.weights import save_model
-
         record = self.get(run_id)
         path = self.weights_path(run_id)
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -276,12 +272,20 @@ class RunStore:
     def has_weights(self, run_id: int) -> bool:
         return self.weights_path(run_id).is_file()
 
-    def load_weights(self, run_id: int) -> LoadedWeights:
-        """The run's model via weights.load_model; WeightsError for a missing or tampered file."""
-        from mnist_core.weights import load_model
-
-        self.get(run_id)  # RunNotFound first: a clearer message than a missing file
-        return load_model(self.weights_path(run_id))
+    def load_model(self, run_id: int) -> LoadedModel:
+        """The run's trained model, named as the run. RunNotFound for an unknown run, ModelUnavailable when it has
+        no weights (yet), WeightsError for a damaged file."""
+        record = self.get(run_id)
+        path = self.weights_path(run_id)
+        if not path.is_file():
+            why = {
+                "queued": "it has not started yet",
+                "running": "it is still training; weights are saved when it finishes or is stopped",
+                "failed": f"it failed ({record.error})" if record.error else "it failed",
+                "interrupted": "it was interrupted before finishing",
+            }.get(record.status, f"its weights file {path} does not exist")
+            raise ModelUnavailable(f"run {run_id} ({record.name}) has no trained weights to predict with: {why}")
+        return load_model(path, label=record.name, run_id=run_id)
 
     # -- reading -----------------------------------------------------------------------------------
     def get(self, run_id: int) -> RunRecord:

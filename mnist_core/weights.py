@@ -12,6 +12,7 @@ from safetensors.torch import load, save_file
 from torch import nn
 
 from mnist_core.config import ConfigError, TrainConfig
+from mnist_core.data import DATASET_INFO
 from mnist_core.models import build_model
 
 
@@ -19,13 +20,25 @@ class WeightsError(ValueError):
     """A weights file that is missing, damaged or does not fit the network its metadata describes."""
 
 
-@dataclass
-class LoadedWeights:
+class ModelUnavailable(WeightsError):
+    """There is no weights file to load (a run still training, a failed run, or a missing built-in model)."""
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    """A trained model ready to predict, with what it needs to read a drawing: its normalisation and classes."""
+
     model: nn.Module  # on the CPU, eval mode
     config: TrainConfig
     mean: float
     std: float
     metadata: dict[str, str]
+    label: str  # what the UI calls it: a run's name, or the built-in model's description
+    run_id: int | None  # None for a file outside the run store (the built-in model)
+
+    @property
+    def class_names(self) -> tuple[str, ...]:
+        return DATASET_INFO[self.config.dataset].class_names
 
 
 def save_model(path: Path, model: nn.Module, config: TrainConfig, mean: float, std: float,
@@ -47,7 +60,7 @@ def _metadata(raw: bytes) -> dict[str, str]:
     return dict(header.get("__metadata__") or {})
 
 
-def load_model(path: Path) -> LoadedWeights:
+def load_model(path: Path, label: str | None = None, run_id: int | None = None) -> LoadedModel:
     """Rebuild the network from the file's config and load its tensors, checking names and shapes."""
     path = Path(path)
     if not path.is_file():
@@ -71,4 +84,4 @@ def load_model(path: Path) -> LoadedWeights:
         wrong = sorted(set(expected.items()) ^ set(found.items()))[:3]
         raise WeightsError(f"{path} does not match its config's network (first differences: {wrong})")
     model.load_state_dict(tensors)
-    return LoadedWeights(model.eval(), config, mean, std, meta)
+    return LoadedModel(model.eval(), config, mean, std, meta, label or path.stem, run_id)

@@ -11,19 +11,11 @@ from PIL import Image
 
 from mnist_core.config import TrainConfig
 from mnist_core.data import Dataset, load_dataset, normalize
-from mnist_core.predict import (
-    DEFAULT_MODEL_PATH,
-    LoadedModel,
-    ModelUnavailable,
-    load_default_model,
-    load_run_model,
-    predict,
-    predict_image,
-)
+from mnist_core.predict import DEFAULT_MODEL_PATH, load_default_model, predict, predict_image
 from mnist_core.preprocess import MNIST_MEAN, MNIST_STD, image_to_tensor, preprocess_drawing
 from mnist_core.store import RunNotFound, RunStore
 from mnist_core.training import train
-from mnist_core.weights import WeightsError
+from mnist_core.weights import LoadedModel, ModelUnavailable, WeightsError
 
 CANVAS = 280
 FASHION_NAMES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
@@ -168,7 +160,7 @@ def test_top_k_out_of_range_is_refused(default_model: LoadedModel, top_k) -> Non
 
 
 def test_a_trained_run_predicts_canvas_digits(store: RunStore, mnist_run: int, mnist: Dataset) -> None:
-    loaded = load_run_model(store, mnist_run)
+    loaded = store.load_model(mnist_run)
     assert loaded.run_id == mnist_run and loaded.label == store.get(mnist_run).name
     assert loaded.config == QUICK and loaded.class_names == tuple("0123456789")
     assert loaded.mean == pytest.approx(mnist.mean) and not loaded.model.training
@@ -179,7 +171,7 @@ def test_a_trained_run_predicts_canvas_digits(store: RunStore, mnist_run: int, m
 
 
 def test_a_fashion_run_names_its_classes(store: RunStore, fashion_run: int, fashion: Dataset) -> None:
-    loaded = load_run_model(store, fashion_run)
+    loaded = store.load_model(fashion_run)
     assert loaded.class_names == FASHION_NAMES and loaded.config.dataset == "fashion"
     images = normalize(fashion.test_images[:300], loaded.mean, loaded.std)
     predictions = [predict(loaded, image[None]) for image in images]
@@ -197,7 +189,7 @@ def test_a_fashion_run_names_its_classes(store: RunStore, fashion_run: int, fash
 def test_a_drawing_preprocessed_for_mnist_is_renormalised_for_a_fashion_model(
     store: RunStore, fashion_run: int, fashion: Dataset
 ) -> None:
-    loaded = load_run_model(store, fashion_run)
+    loaded = store.load_model(fashion_run)
     drawing = preprocess_drawing(on_canvas(fashion.test_images[3].numpy(), 252, 14, 14), layout="fashion")
     own_normalisation = image_to_tensor(drawing.image, loaded.mean, loaded.std)
     assert loaded.mean != pytest.approx(MNIST_MEAN, abs=0.05)
@@ -208,13 +200,13 @@ def test_a_drawing_preprocessed_for_mnist_is_renormalised_for_a_fashion_model(
 def test_runs_without_weights_say_why(store: RunStore) -> None:
     queued = store.create_run(QUICK, name="waiting")
     with pytest.raises(ModelUnavailable, match=rf"run {queued} \(waiting\).*not started"):
-        load_run_model(store, queued)
+        store.load_model(queued)
     failed = store.create_run(QUICK, status="running")
     store.fail(failed, "CUDA out of memory")
     with pytest.raises(ModelUnavailable, match="failed.*CUDA out of memory"):
-        load_run_model(store, failed)
+        store.load_model(failed)
     with pytest.raises(RunNotFound):
-        load_run_model(store, 999_999)
+        store.load_model(999_999)
 
 
 def test_a_damaged_weights_file_is_refused(store: RunStore, mnist_run: int) -> None:
@@ -222,4 +214,4 @@ def test_a_damaged_weights_file_is_refused(store: RunStore, mnist_run: int) -> N
     path = store.weights_path(damaged)
     path.write_bytes(store.weights_path(mnist_run).read_bytes()[:5000])  # truncated copy
     with pytest.raises(WeightsError, match=str(damaged)):
-        load_run_model(store, damaged)
+        store.load_model(damaged)

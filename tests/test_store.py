@@ -126,7 +126,7 @@ def test_delete_removes_one_run_and_nothing_else(store: RunStore, tiny_result: T
         assert conn.execute("SELECT COUNT(*) FROM epochs WHERE run_id = ?", (doomed,)).fetchone()[0] == 0
     assert store.get(keep).status == "completed" and store.weights_path(keep).is_file()
     assert store.losses(keep).iterations == tiny_result.losses.iterations
-    for call in (store.delete, store.losses, store.epochs, store.test_predictions, store.load_weights):
+    for call in (store.delete, store.losses, store.epochs, store.test_predictions, store.load_model):
         with pytest.raises(RunNotFound):
             call(doomed)
     with pytest.raises(RunNotFound):
@@ -146,7 +146,7 @@ def test_finish_stores_metrics_predictions_and_loadable_weights(store: RunStore,
     assert store.losses(run_id).iterations == tiny_result.losses.iterations
     assert store.epochs(run_id) == tiny_result.epochs
 
-    loaded = store.load_weights(run_id)
+    loaded = store.load_model(run_id)
     assert loaded.config == TINY and loaded.metadata["run_id"] == str(run_id)
     assert (loaded.mean, loaded.std) == (tiny_result.mean, tiny_result.std)
     x = torch.randn(5, 1, 28, 28)
@@ -166,7 +166,7 @@ def test_tampered_weights_are_refused_and_the_run_survives(store: RunStore, tiny
 
     def refused(match: str) -> None:
         with pytest.raises(WeightsError, match=match):
-            store.load_weights(run_id)
+            store.load_model(run_id)
         record = store.get(run_id)
         assert record.status == "completed" and record.test_accuracy == pytest.approx(tiny_result.test_accuracy)
 
