@@ -9,15 +9,13 @@ import uuid
 from collections import deque
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from mnist_core import settings
 from mnist_core.config import TrainConfig
+from mnist_core.data import DatasetUnavailable, load_dataset
 from mnist_core.events import EpochMetrics, LossPoints, Progress, TrainEvent
 from mnist_core.store import RunNotFound, RunStore
-
-if TYPE_CHECKING:
-    from mnist_core.training import TrainResult
+from mnist_core.training import TrainResult, flush_denormals, pick_device, train
 
 log = logging.getLogger(__name__)
 
@@ -67,9 +65,6 @@ def execute_run(
 
     Returns the result, or None when the run failed, was deleted meanwhile, or had already ended
     (e.g. stopped while it was queued). Never raises for a failed run: its row says what went wrong."""
-    from mnist_core.data import DatasetUnavailable, load_dataset
-    from mnist_core.training import flush_denormals, pick_device, train
-
     flush_denormals()
     try:
         chosen = pick_device(device)

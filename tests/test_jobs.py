@@ -55,7 +55,7 @@ def test_a_submitted_run_trains_and_lands_in_the_store(store: RunStore, make_man
     assert record.progress["iteration"] == TINY.total_iterations
     assert store.losses(run_id).iterations[-1] == TINY.total_iterations
     assert [e.epoch for e in store.epochs(run_id)] == [1]
-    assert store.load_weights(run_id).config == TINY
+    assert store.load_model(run_id).config == TINY
     assert manager.active() == [] and manager.queue_position(run_id) is None
 
 

@@ -9,10 +9,10 @@ from streamlit_drawable_canvas import st_canvas
 from app import charts, resources
 from app.run_views import model_label, upscale
 from mnist_core.image_files import ImageFileError, read_image_file
-from mnist_core.predict import LoadedModel, predict, preprocess_for
+from mnist_core.predict import predict, preprocess_for
 from mnist_core.preprocess import Drawing
 from mnist_core.store import RunNotFound
-from mnist_core.weights import WeightsError
+from mnist_core.weights import LoadedModel, WeightsError
 
 DEFAULT = "default"  # the built-in model's key in the pickers; runs are keyed by their id
 CANVAS_SIZE = 280
