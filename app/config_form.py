@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from mnist_core.config import ConfigProblem, TrainConfig
+from mnist_core.config import ConfigProblem, TrainConfig, layers_to_text, parse_layers
 
 # The label each field has in the form; messages use them so a student knows which box to fix.
 FIELD_LABELS: dict[str, str] = {
@@ -31,31 +31,7 @@ FIELD_LABELS: dict[str, str] = {
     "seed": "Seed",
     "preset": "Preset",
 }
-FORM_GROUPS: dict[str, tuple[str, ...]] = {
-    "Data": ("dataset", "val_size", "train_limit", "batch_size", "shuffle", "drop_last"),
-    "Network": ("model", "hidden", "conv_channels", "activation", "dropout", "init"),
-    "Optimisation": ("optimizer", "lr", "weight_decay", "epochs", "seed"),
-}
 _LAYER_FIELDS = ("hidden", "conv_channels")
-
-
-def layers_to_text(sizes: tuple[int, ...]) -> str:
-    """(256, 256) -> "256, 256"; () -> "" (no hidden layer: softmax regression)."""
-    return ", ".join(str(s) for s in sizes)
-
-
-def parse_layers(text: str) -> tuple[int, ...]:
-    """"256, 256" or "256-256" or "256 256" -> (256, 256); "" or "none" -> (). ValueError names the bad part."""
-    cleaned = str(text).strip().lower()
-    if cleaned in ("", "none", "-"):
-        return ()
-    parts = [p for p in cleaned.replace("-", ",").replace(" ", ",").split(",") if p]
-    sizes = []
-    for part in parts:
-        if not part.isdigit():
-            raise ValueError(f"{part!r} is not a whole number")
-        sizes.append(int(part))
-    return tuple(sizes)
 
 
 def form_values(config: TrainConfig) -> dict[str, Any]:

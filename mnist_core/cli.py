@@ -20,6 +20,7 @@ from mnist_core.config import (
     PRESETS,
     ConfigError,
     TrainConfig,
+    parse_layers,
     preset_config,
 )
 
@@ -33,13 +34,11 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(message)
 
 
-def _int_list(text: str) -> tuple[int, ...]:
-    if text.strip() in ("", "none", "0"):
-        return ()
+def _layers(text: str) -> tuple[int, ...]:
     try:
-        return tuple(int(part) for part in text.split(","))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated layer sizes like 256,256, got {text!r}") from None
+        return parse_layers(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"expected layer sizes like 256,256 or 256-256 ({exc}), got {text!r}") from None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -50,8 +49,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--preset", choices=sorted(PRESETS), help="start from a course preset; options below override it")
     train.add_argument("--dataset", choices=DATASETS)
     train.add_argument("--model", choices=MODELS)
-    train.add_argument("--hidden", type=_int_list, help="hidden layer sizes, e.g. 256,256 (none for softmax regression)")
-    train.add_argument("--conv-channels", type=_int_list, help="CNN channels of the two conv blocks, e.g. 16,32")
+    train.add_argument("--hidden", type=_layers, help="hidden layer sizes, e.g. 256,256 (none for softmax regression)")
+    train.add_argument("--conv-channels", type=_layers, help="CNN channels of the two conv blocks, e.g. 16,32")
     train.add_argument("--activation", choices=ACTIVATIONS)
     train.add_argument("--dropout", type=float)
     train.add_argument("--init", choices=INITS)
@@ -107,7 +106,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from mnist_core.store import RunStore
     from mnist_core.weights import save_model
 
-    config = config_from_args(args)
+    config = args.config
     load_dataset(config.dataset)  # a missing or damaged dataset is reported before any run is stored
     store = RunStore()
     run_id = store.create_run(config, name=args.name)
@@ -237,14 +236,26 @@ def cmd_data(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    # Arguments and a train command's config are checked before torch is imported (seconds on a laptop), so a
+    # typo is answered at once.
+    try:
+        args = build_parser().parse_args(argv)
+        if args.command == "train":
+            args.config = config_from_args(args)
+    except (UsageError, ConfigError) as exc:
+        return _usage_error(exc)
+
     from mnist_core.data import DatasetUnavailable
     from mnist_core.store import RunNotFound
     from mnist_core.weights import WeightsError
 
     commands = {"train": cmd_train, "predict": cmd_predict, "runs": cmd_runs, "data": cmd_data}
     try:
-        args = build_parser().parse_args(argv)
         return commands[args.command](args)
-    except (UsageError, ConfigError, DatasetUnavailable, WeightsError, RunNotFound, ValueError) as exc:
-        print(f"mnist_core: error: {exc}", file=sys.stderr)
-        return 2
+    except (UsageError, DatasetUnavailable, WeightsError, RunNotFound, ValueError) as exc:
+        return _usage_error(exc)
+
+
+def _usage_error(exc: Exception) -> int:
+    print(f"mnist_core: error: {exc}", file=sys.stderr)
+    return 2

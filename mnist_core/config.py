@@ -19,6 +19,25 @@ MAX_UNITS = 4096
 MAX_EPOCHS = 200
 
 
+def parse_layers(text: str) -> tuple[int, ...]:
+    """Layer sizes as people type them: "256, 256", "256-256" or "256 256" -> (256, 256); "", "0" or "none" -> ()
+    (no hidden layer: softmax regression). ValueError names the part that is not a whole number."""
+    cleaned = str(text).strip().lower()
+    if cleaned in ("", "0", "none", "-"):
+        return ()
+    sizes = []
+    for part in (p for p in cleaned.replace("-", ",").replace(" ", ",").split(",") if p):
+        if not part.isdigit():
+            raise ValueError(f"{part!r} is not a whole number")
+        sizes.append(int(part))
+    return tuple(sizes)
+
+
+def layers_to_text(sizes: tuple[int, ...]) -> str:
+    """(256, 256) -> "256, 256"; () -> "" (no hidden layer). The inverse of parse_layers."""
+    return ", ".join(str(s) for s in sizes)
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     """One training run's hyperparameters. Defaults are the course's: Adam, lr 0.001, batch 100, 15 epochs."""

@@ -10,9 +10,9 @@ import pytest
 from PIL import Image
 
 from app import charts
-from app.config_form import config_from_form, form_values, matching_preset, parse_layers, problem_message
+from app.config_form import config_from_form, form_values, matching_preset, problem_message
 from app.run_views import differing_fields, format_seconds, iteration_lines, samples_seen
-from mnist_core.config import PRESETS, TrainConfig
+from mnist_core.config import PRESETS, TrainConfig, parse_layers
 from mnist_core.image_files import ImageFileError, read_image_file
 
 

@@ -14,6 +14,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from mnist_core.cli import main as cli_main
+
 from conftest import PROJECT_DIR, SHARED_DATA, raw_test_set
 
 TINY = ["--hidden", "32", "--epochs", "1", "--train-limit", "2000", "--val-size", "500"]
@@ -28,6 +30,20 @@ def cli(data_root: Path, tmp_path: Path):
                     "MNIST_PLAYGROUND_DEVICE": "cpu", **(env or {})}
         return subprocess.run([sys.executable, "-m", "mnist_core", *args], cwd=PROJECT_DIR, env=full_env,
                               capture_output=True, text=True, timeout=300)
+
+    return run
+
+
+@pytest.fixture
+def cli_in_process(data_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture):
+    """cli.main(argv) in this process: the same exit code and output as a subprocess, without its start-up."""
+    monkeypatch.setenv("MNIST_PLAYGROUND_DATA", str(data_root))
+    monkeypatch.setenv("MNIST_PLAYGROUND_RUNS", str(tmp_path / "runs"))
+
+    def run(*args: str) -> subprocess.CompletedProcess:
+        code = cli_main(list(args))
+        out, err = capsys.readouterr()
+        return subprocess.CompletedProcess(list(args), code, out, err)
 
     return run
 
@@ -127,8 +143,17 @@ def test_predict_refuses_a_file_that_is_not_an_image(cli, tmp_path: Path) -> Non
         (["frobnicate"], ["invalid choice"]),
     ],
 )
-def test_bad_arguments_give_one_line_and_exit_2(cli, args: list[str], fragments: list[str]) -> None:
-    assert_one_line_error(cli(*args), *fragments)
+def test_bad_arguments_give_one_line_and_exit_2(cli_in_process, args: list[str], fragments: list[str]) -> None:
+    assert_one_line_error(cli_in_process(*args), *fragments)
+
+
+def test_a_bad_argument_is_answered_before_torch_is_imported() -> None:
+    """The subprocess path of exit code 2: argparse and config checks run before torch loads (seconds)."""
+    code = ("import sys; from mnist_core.cli import main; code = main(['train', '--lr', '-1']); "
+            "print(code, 'torch' in sys.modules)")
+    proc = subprocess.run([sys.executable, "-c", code], cwd=PROJECT_DIR, capture_output=True, text=True, timeout=60)
+    assert proc.stdout.split() == ["2", "False"], proc.stderr
+    assert_one_line_error(subprocess.CompletedProcess([], 2, "", proc.stderr), "lr=-1.0")
 
 
 def test_missing_dataset_names_the_fixes(cli, tmp_path: Path) -> None:
