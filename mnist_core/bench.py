@@ -22,7 +22,7 @@ from torch import nn
 
 from mnist_core import settings
 from mnist_core.config import TrainConfig
-from mnist_core.data import load_dataset
+from mnist_core.data import DatasetUnavailable, load_dataset
 from mnist_core.training import flush_denormals, pick_device, train
 
 FLOP_PER_SAMPLE = 6 * 268_800  # forward 2 x weights, backward twice that, for 784-256-256-10 (268,800 weights)
@@ -121,6 +121,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--course-iterations", type=int, default=300, help="iterations of the course loop to time")
     parser.add_argument("--epochs", type=int, default=2, help="epochs of our trainer to time")
     args = parser.parse_args(argv)
+    try:
+        load_dataset("mnist")  # before the course loop, whose torchvision download would end in a traceback
+    except DatasetUnavailable as exc:
+        print(f"mnist_core.bench: error: {exc}", file=sys.stderr)
+        return 2
     flush_denormals()  # as the app's and the CLI's training threads do; the course loop runs under it too
     device = pick_device(args.device)
 

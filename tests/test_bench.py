@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -38,3 +39,17 @@ def test_bench_prints_figures_and_a_consistent_json_line(data_root: Path) -> Non
         figures["gemm_ceiling_samples_per_s"] / figures["course_samples_per_s"], rel=0.01)
     assert figures["gflops"] == pytest.approx(figures["samples_per_s"] * 6 * 268_800 / 1e9, rel=0.01)
     assert figures["predict_p50_ms"] <= figures["predict_p95_ms"]
+
+
+def test_bench_without_the_dataset_says_so_in_one_line(tmp_path: Path) -> None:
+    """The same DatasetUnavailable sentence as the CLI (what is missing, how to import it), not a traceback."""
+    with socket.socket() as s:  # a port nothing listens on: the mirror is down
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "MNIST_PLAYGROUND_DATA": str(tmp_path / "empty"),
+           "MNIST_PLAYGROUND_MIRROR": f"http://127.0.0.1:{port}"}
+    proc = subprocess.run([sys.executable, "-m", "mnist_core.bench", "--device", "cpu"], cwd=PROJECT_DIR, env=env,
+                          capture_output=True, text=True, timeout=120, check=False)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "MNIST is not available" in lines[0] and "data import" in lines[0], proc.stderr
