@@ -11,6 +11,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from mnist_core import settings
+from mnist_core.actors import COMMAND_LINE, Actor, check_may_change, check_may_submit
 from mnist_core.config import TrainConfig
 from mnist_core.data import DatasetUnavailable, load_dataset
 from mnist_core.events import EpochMetrics, LossPoints, Progress, TrainEvent
@@ -131,19 +132,23 @@ class JobManager:
             worker.start()
 
     # -- submitting -------------------------------------------------------------------------------
-    def submit(self, config: TrainConfig, name: str | None = None, group_id: str | None = None) -> int:
-        """Store the run as queued and queue it; ConfigError (nothing stored) for a bad config."""
+    def submit(
+        self, config: TrainConfig, name: str | None = None, group_id: str | None = None, actor: Actor = COMMAND_LINE
+    ) -> int:
+        """Store the run as queued, owned by `actor`, and queue it; ConfigError or LimitReached (a teacher's cap):
+        nothing stored."""
         config = config.validated()
+        check_may_submit(self.store, actor, [config])
         with self._cond:
             if self._closed:
                 raise RuntimeError("the job manager has been shut down; no new runs can start")
-            run_id = self.store.create_run(config, name=name, group_id=group_id, status="queued")
+            run_id = self.store.create_run(config, name=name, group_id=group_id, status="queued", owner=actor)
             self._queue.append((run_id, config))
             self._done[run_id] = threading.Event()
             self._cond.notify()
         return run_id
 
-    def submit_race(self, config: TrainConfig, optimizers: Sequence[str]) -> list[int]:
+    def submit_race(self, config: TrainConfig, optimizers: Sequence[str], actor: Actor = COMMAND_LINE) -> list[int]:
         """One run per optimizer, same seed and initial weights, sharing a group_id; named "race · adam" etc."""
         names = list(optimizers)
         if not names:
@@ -153,13 +158,19 @@ class JobManager:
             raise ValueError(f"each optimizer can race only once (repeated: {', '.join(duplicates)})")
         configs = [config.replace(optimizer=o).validated() for o in names]  # all checked before any is stored
         group_id = f"race-{uuid.uuid4().hex[:12]}"
+        check_may_submit(self.store, actor, configs)  # the whole race or none of it
         with self._cond:  # queued back to back, so no other run lands between the racers
-            return [self.submit(c, name=f"race · {c.optimizer}", group_id=group_id) for c in configs]
+            return [self.submit(c, name=f"race · {c.optimizer}", group_id=group_id, actor=actor) for c in configs]
 
     # -- controlling ------------------------------------------------------------------------------
-    def stop(self, run_id: int) -> bool:
+    def stop(self, run_id: int, actor: Actor = COMMAND_LINE) -> bool:
         """Queued: removed from the queue and marked stopped. Running: asked to stop after its current
-        iteration (it then finishes as "stopped", weights kept). False if this manager does not have it."""
+        iteration (it then finishes as "stopped", weights kept). False if this manager does not have it.
+        NotPermitted (nothing stopped) unless `actor` owns the run or may change any."""
+        try:
+            check_may_change(self.store, run_id, actor, "stop")
+        except RunNotFound:
+            return False
         with self._cond:
             event = self._running.get(run_id)
             if event is not None:

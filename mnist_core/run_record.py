@@ -33,6 +33,8 @@ class RunRecord:
     group_id: str | None
     started: float | None = None
     finished: float | None = None
+    owner_id: str | None = None  # who started it (mnist_core.actors); None: before runs had owners
+    owner_name: str | None = None
 
     @property
     def is_active(self) -> bool:

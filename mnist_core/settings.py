@@ -15,6 +15,7 @@ RUNS_ENV = "MNIST_PLAYGROUND_RUNS"
 MIRROR_ENV = "MNIST_PLAYGROUND_MIRROR"
 DEVICE_ENV = "MNIST_PLAYGROUND_DEVICE"
 MAX_JOBS_ENV = "MNIST_PLAYGROUND_MAX_JOBS"
+TEACHER_KEY_ENV = "MNIST_PLAYGROUND_TEACHER_KEY"
 
 
 def _get(name: str) -> str:
@@ -53,3 +54,8 @@ def max_jobs() -> int:
     if value < 1:
         raise ValueError(f"{MAX_JOBS_ENV} must be a whole number of at least 1, got {raw!r}")
     return value
+
+
+def teacher_key() -> str | None:
+    """MNIST_PLAYGROUND_TEACHER_KEY: the key that unlocks teacher mode; None (no teacher mode) when unset."""
+    return _get(TEACHER_KEY_ENV) or None

@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 from mnist_core import settings
+from mnist_core.actors import COMMAND_LINE, Actor, add_owner_columns, check_may_change_in
 from mnist_core.config import TrainConfig
 from mnist_core.events import EpochMetrics, LossPoints, Progress
 from mnist_core.run_owner import process_alive, this_process
@@ -138,6 +139,7 @@ class RunStore:
                 for statement in filter(str.strip, _SCHEMA.split(";")):
                     conn.execute(statement)
                 conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            add_owner_columns(conn)  # an older database of the same schema gains them in place
 
     def close(self) -> None:
         """Close this thread's connection (others close when their thread ends)."""
@@ -172,9 +174,10 @@ class RunStore:
 
     # -- writing -----------------------------------------------------------------------------------
     def create_run(
-        self, config: TrainConfig, name: str | None = None, group_id: str | None = None, status: str = "queued"
+        self, config: TrainConfig, name: str | None = None, group_id: str | None = None, status: str = "queued",
+        owner: Actor = COMMAND_LINE,
     ) -> int:
-        """Insert a run owned by this process; a missing name becomes e.g. "#12 mlp-3 · adam"."""
+        """Insert a run run by this process, belonging to `owner`; a missing name becomes e.g. "#12 mlp-3 · adam"."""
         _check_status(status)
         if name is not None:
             name = _clean_name(name)
@@ -182,8 +185,9 @@ class RunStore:
             now = time.time()
             cur = conn.execute(
                 "INSERT INTO runs (name, created, config, status, group_id, started, owner_pid, owner_host, "
-                "owner_start) VALUES ('', ?, ?, ?, ?, ?, ?, ?, ?)",
-                (now, config.to_json(), status, group_id, now if status == "running" else None, *self._owner()),
+                "owner_start, owner_id, owner_name) VALUES ('', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (now, config.to_json(), status, group_id, now if status == "running" else None, *self._owner(),
+                 owner.owner_id, owner.name),
             )
             run_id = int(cur.lastrowid)
             conn.execute("UPDATE runs SET name = ? WHERE id = ?", (name or default_run_name(run_id, config), run_id))
@@ -246,13 +250,25 @@ class RunStore:
     def fail(self, run_id: int, message: str) -> None:
         self.set_status(run_id, "failed", message)
 
-    def rename(self, run_id: int, name: str) -> None:
-        self._update(run_id, "name = ?", (_clean_name(name),))
+    def rename(self, run_id: int, name: str, actor: Actor = COMMAND_LINE) -> None:
+        """NotPermitted (nothing changed) unless `actor` owns the run or may change any."""
+        name = _clean_name(name)
+        with self._write() as conn:
+            check_may_change_in(conn, run_id, actor, "rename")
+            if not conn.execute("UPDATE runs SET name = ? WHERE id = ?", (name, run_id)).rowcount:
+                raise RunNotFound(run_id)
 
-    def delete(self, run_id: int) -> None:
-        """Delete one run: its row, losses, epochs and weights file. Other runs are never touched."""
+    def set_owner_name(self, owner_id: str, name: str) -> None:
+        """A student renamed themself: their runs show the new name."""
+        with self._write() as conn:
+            conn.execute("UPDATE runs SET owner_name = ? WHERE owner_id = ?", (_clean_name(name), owner_id))
+
+    def delete(self, run_id: int, actor: Actor = COMMAND_LINE) -> None:
+        """Delete one run: its row, losses, epochs and weights file. Other runs are never touched.
+        NotPermitted (nothing deleted) unless `actor` owns the run or may change any."""
         with self._write() as conn:
             self._require(conn, run_id)
+            check_may_change_in(conn, run_id, actor, "delete")
             conn.execute("DELETE FROM losses WHERE run_id = ?", (run_id,))
             conn.execute("DELETE FROM epochs WHERE run_id = ?", (run_id,))
             conn.execute("DELETE FROM runs WHERE id = ?", (run_id,))
@@ -294,15 +310,22 @@ class RunStore:
             raise RunNotFound(run_id)
         return _record(row)
 
-    def list_runs(self, statuses: Iterable[str] | None = None, limit: int | None = None) -> list[RunRecord]:
-        """Runs newest first, optionally only those with the given statuses, at most `limit`."""
-        sql, params = _SELECT_RUNS, []
+    def list_runs(
+        self, statuses: Iterable[str] | None = None, limit: int | None = None, owner_id: str | None = None
+    ) -> list[RunRecord]:
+        """Runs newest first, optionally only those with the given statuses or owner, at most `limit`."""
+        sql, params, where = _SELECT_RUNS, [], []
         if statuses is not None:
             wanted = [statuses] if isinstance(statuses, str) else list(statuses)
             for status in wanted:
                 _check_status(status)
-            sql += f" WHERE r.status IN ({', '.join('?' * len(wanted))})"
+            where.append(f"r.status IN ({', '.join('?' * len(wanted))})")
             params += wanted
+        if owner_id is not None:
+            where.append("r.owner_id = ?")
+            params.append(owner_id)
+        if where:
+            sql += " WHERE " + " AND ".join(where)
         sql += " ORDER BY r.created DESC, r.id DESC"
         if limit is not None:
             sql += " LIMIT ?"

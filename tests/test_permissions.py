@@ -1,0 +1,149 @@
+"""Who may change which run, checked in mnist_core itself: the core API called as another student is refused with
+nothing changed; the owner, the teacher and the command line may; a teacher's caps refuse new runs."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from pathlib import Path
+
+import pytest
+
+from mnist_core.actors import COMMAND_LINE, Actor, ClassRules, LimitReached, NotPermitted, load_rules, save_rules
+from mnist_core.config import TrainConfig
+from mnist_core.jobs import JobManager, execute_run
+from mnist_core.store import RunStore
+
+ANN = Actor("s-ann", "Ann")
+BEN = Actor("s-ben", "Ben")
+TEACHER = Actor("s-teacher", "Ms Kim", is_teacher=True)
+TINY = TrainConfig(hidden=(32,), epochs=1, train_limit=2000, val_size=500)
+LONG = TINY.replace(epochs=200, train_limit=20_000)  # minutes if nobody stops it
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> RunStore:
+    return RunStore(tmp_path / "runs")
+
+
+@pytest.fixture
+def anns_run(store: RunStore, data_root: Path, mnist) -> int:
+    """A real finished run of Ann's, with its weights file."""
+    run_id = store.create_run(TINY, name="ann's run", owner=ANN)
+    assert execute_run(store, run_id, TINY, data_root=data_root) is not None
+    return run_id
+
+
+def test_every_run_records_who_started_it(store: RunStore) -> None:
+    ann = store.create_run(TINY, owner=ANN)
+    cli = store.create_run(TINY)
+    assert (store.get(ann).owner_id, store.get(ann).owner_name) == ("s-ann", "Ann")
+    assert (store.get(cli).owner_id, store.get(cli).owner_name) == ("command-line", "command line")
+    assert [r.id for r in store.list_runs(owner_id=ANN.owner_id)] == [ann]
+    assert [r.id for r in store.list_runs(statuses=("queued",), owner_id=BEN.owner_id)] == []
+
+
+def test_another_student_cannot_rename_or_delete_and_nothing_changes(store: RunStore, anns_run: int) -> None:
+    before = store.get(anns_run)
+    with pytest.raises(NotPermitted) as refused:
+        store.rename(anns_run, "mine now", actor=BEN)
+    assert (refused.value.action, refused.value.run_id, refused.value.owner_name) == ("rename", anns_run, "Ann")
+    assert "Ben may not rename" in str(refused.value) and "belongs to Ann" in str(refused.value)
+    with pytest.raises(NotPermitted):
+        store.delete(anns_run, actor=BEN)
+    after = store.get(anns_run)
+    assert (after.name, after.status, after.test_accuracy) == (before.name, "completed", before.test_accuracy)
+    assert store.has_weights(anns_run) and store.losses(anns_run).iterations
+
+
+def test_the_owner_and_the_teacher_may_change_a_run(store: RunStore, anns_run: int) -> None:
+    store.rename(anns_run, "  my   first run ", actor=ANN)
+    assert store.get(anns_run).name == "my first run"
+    store.rename(anns_run, "checked by the teacher", actor=TEACHER)
+    assert store.get(anns_run).name == "checked by the teacher"
+    store.delete(anns_run, actor=TEACHER)
+    assert store.list_runs() == [] and not store.has_weights(anns_run)
+
+
+def test_a_students_new_name_shows_on_their_runs_only(store: RunStore) -> None:
+    ann, ben = store.create_run(TINY, owner=ANN), store.create_run(TINY, owner=BEN)
+    store.set_owner_name(ANN.owner_id, "Ann Lee")
+    assert (store.get(ann).owner_name, store.get(ben).owner_name) == ("Ann Lee", "Ben")
+
+
+def test_runs_from_before_owners_existed_are_only_the_teachers(tmp_path: Path) -> None:
+    # A database written by the previous version: no owner columns.
+    root = tmp_path / "runs"
+    RunStore(root).create_run(TINY, name="old run")
+    with sqlite3.connect(root / "runs.sqlite3") as conn:
+        conn.execute("ALTER TABLE runs DROP COLUMN owner_id")
+        conn.execute("ALTER TABLE runs DROP COLUMN owner_name")
+    store = RunStore(root)
+    (old,) = store.list_runs()
+    assert (old.name, old.owner_id) == ("old run", None)
+    with pytest.raises(NotPermitted):
+        store.delete(old.id, actor=ANN)
+    store.delete(old.id, actor=COMMAND_LINE)
+    assert store.list_runs() == []
+
+
+@pytest.fixture
+def manager(store: RunStore, data_root: Path, mnist):
+    jobs = JobManager(store, max_concurrent=1, data_root=data_root, device="cpu")
+    yield jobs
+    jobs.shutdown(timeout=30)
+
+
+def wait_for(condition, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out waiting"
+        time.sleep(0.02)
+
+
+def test_only_the_owner_or_the_teacher_may_stop_a_run(store: RunStore, manager: JobManager) -> None:
+    running = manager.submit(LONG, name="ann long", actor=ANN)
+    queued = manager.submit(TINY, name="ann queued", actor=ANN)
+    wait_for(lambda: store.get(running).status == "running")
+    for run_id in (running, queued):
+        with pytest.raises(NotPermitted) as refused:
+            manager.stop(run_id, actor=BEN)
+        assert refused.value.action == "stop"
+    time.sleep(0.3)  # a wrongly delivered stop would have ended it by now
+    assert (store.get(running).status, store.get(queued).status) == ("running", "queued")
+    assert manager.queued() == [queued]
+    assert manager.stop(queued, actor=ANN) and store.get(queued).status == "stopped"
+    assert manager.stop(running, actor=TEACHER)
+    assert manager.wait(running, timeout=60) and store.get(running).status == "stopped"
+
+
+def test_a_teachers_caps_refuse_new_runs_with_nothing_stored(store: RunStore, manager: JobManager) -> None:
+    with pytest.raises(NotPermitted):
+        save_rules(store.root, ClassRules(max_epochs=3), ANN)  # a student cannot set the rules
+    assert load_rules(store.root) == ClassRules()
+    save_rules(store.root, ClassRules(max_epochs=3, max_active_runs=2), TEACHER)
+    assert load_rules(store.root) == ClassRules(max_epochs=3, max_active_runs=2)
+
+    with pytest.raises(LimitReached) as too_long:
+        manager.submit(TINY.replace(epochs=4), actor=ANN)
+    assert (too_long.value.what, too_long.value.value, too_long.value.limit) == ("epochs", 4, 3)
+    with pytest.raises(LimitReached) as race:
+        manager.submit_race(TINY, ["sgd", "momentum", "adam"], actor=ANN)
+    assert (race.value.what, race.value.value, race.value.limit) == ("active_runs", 3, 2)
+    assert store.list_runs() == []
+
+    first = manager.submit(LONG.replace(epochs=3), actor=ANN)
+    manager.submit(TINY, actor=ANN)
+    with pytest.raises(LimitReached):
+        manager.submit(TINY, actor=ANN)
+    assert len(store.list_runs(owner_id=ANN.owner_id)) == 2
+    manager.submit(TINY, actor=BEN)  # caps are per student
+    manager.submit(TINY.replace(epochs=10), actor=TEACHER)  # and never the teacher's
+    manager.stop(first, actor=ANN)
+
+
+def test_unreadable_rules_mean_no_caps(tmp_path: Path) -> None:
+    (tmp_path / "class_rules.json").write_text('{"max_epochs": "lots", "max_active_runs": 2}')
+    assert load_rules(tmp_path) == ClassRules(max_active_runs=2)
+    (tmp_path / "class_rules.json").write_text("not json")
+    assert load_rules(tmp_path) == ClassRules()
