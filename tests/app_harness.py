@@ -17,13 +17,13 @@ from streamlit.testing.v1 import AppTest
 from mnist_core.config import TrainConfig
 from mnist_core.store import RunStore
 
-from conftest import raw_test_set
+from conftest import TINY, on_canvas, raw_test_set
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 APP = PROJECT_DIR / "streamlit_app.py"
 TIMEOUT_S = 60  # the first run of a session unpacks the dataset; later runs take well under a second
 # Small enough to train in well under a second on 2 CPU cores, big enough to learn clearly (~80% test accuracy).
-QUICK = TrainConfig(hidden=(32,), epochs=1, train_limit=2000, val_size=500)
+QUICK = TINY
 
 
 def start_app(page: str | None = None) -> AppTest:
@@ -71,12 +71,7 @@ def mnist_test_digits(count: int) -> tuple[np.ndarray, np.ndarray]:
 
 def canvas_rgba(digit: np.ndarray, scale: int = 8, top: int = 28, left: int = 28) -> np.ndarray:
     """A 280x280 opaque black RGBA canvas with the digit drawn white, scaled up smoothly as a stroke would be."""
-    size = 28 * scale
-    grey = np.asarray(Image.fromarray(digit).resize((size, size), Image.BILINEAR))
-    canvas = np.zeros((280, 280, 4), np.uint8)
-    canvas[..., 3] = 255
-    canvas[top:top + size, left:left + size, :3] = grey[..., None]
-    return canvas
+    return on_canvas(digit, 28 * scale, top, left)
 
 
 def png_bytes(pixels: np.ndarray) -> bytes:

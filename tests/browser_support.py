@@ -8,7 +8,6 @@ test gets the server log's tail in its report and a screenshot of each of its pa
 
 from __future__ import annotations
 
-import gzip
 import os
 import shutil
 import signal
@@ -24,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import PROJECT_DIR, SHARED_DATA, seed_data_dir
+from conftest import PROJECT_DIR, raw_test_set, seed_data_dir
 
 SCREENSHOTS = PROJECT_DIR / "artifacts" / "screenshots"
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -318,11 +317,7 @@ def fill_field(page, label: str, value: str) -> None:
 
 def mnist_test_digit(label: int, nth: int = 0) -> np.ndarray:
     """The nth MNIST test image with that label, uint8 [28, 28], straight from the raw t10k files."""
-    raw = SHARED_DATA / "MNIST" / "raw"
-    with gzip.open(raw / "t10k-labels-idx1-ubyte.gz") as f:
-        labels = np.frombuffer(f.read(), np.uint8, offset=8)
-    with gzip.open(raw / "t10k-images-idx3-ubyte.gz") as f:
-        images = np.frombuffer(f.read(), np.uint8, offset=16).reshape(-1, 28, 28)
+    images, labels = raw_test_set()
     return images[np.flatnonzero(labels == label)[nth]]
 
 

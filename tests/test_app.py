@@ -15,14 +15,6 @@ from app_harness import button, figure_titled, metric, start_app, texts, wait_un
 PAGES = {"home": "MNIST Playground", "train": "Train a network", "draw": "Draw a digit", "compare": "Compare runs"}
 
 
-@pytest.fixture
-def runs_root(tmp_path: Path, data_root: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """The app on the real dataset files and an empty runs dir of its own."""
-    monkeypatch.setenv("MNIST_PLAYGROUND_DATA", str(data_root))
-    monkeypatch.setenv("MNIST_PLAYGROUND_RUNS", str(tmp_path / "runs"))
-    return tmp_path / "runs"
-
-
 @pytest.mark.parametrize("page", PAGES)
 def test_every_page_renders_with_sidebar(runs_root: Path, page: str) -> None:
     app = start_app(None if page == "home" else page)

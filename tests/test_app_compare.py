@@ -15,10 +15,8 @@ from app_harness import QUICK, button, figure_titled, start_app, texts, train_ru
 
 
 @pytest.fixture
-def store(tmp_path: Path, data_root: Path, monkeypatch: pytest.MonkeyPatch) -> RunStore:
-    monkeypatch.setenv("MNIST_PLAYGROUND_DATA", str(data_root))
-    monkeypatch.setenv("MNIST_PLAYGROUND_RUNS", str(tmp_path / "runs"))
-    return RunStore(tmp_path / "runs")
+def store(runs_root: Path) -> RunStore:
+    return RunStore(runs_root)
 
 
 def test_no_runs_says_how_to_get_some(store: RunStore) -> None:

@@ -6,13 +6,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import pytest
 
 from mnist_core.config import TrainConfig
 from mnist_core.store import RunStore
 
 from app_harness import (
-    PROJECT_DIR,
     canvas_rgba,
     canvas_value,
     figure_titled,
@@ -26,15 +24,6 @@ from app_harness import (
 
 EMPTY_HINT = ("Nothing drawn yet: draw a digit in the black box, big and centred, and lift the mouse "
               "(or upload a photo below).")
-pytestmark = pytest.mark.skipif(not (PROJECT_DIR / "mnist_core/default_model/lenet.safetensors").is_file(),
-                                reason="the built-in model is not committed yet")
-
-
-@pytest.fixture
-def runs_root(tmp_path: Path, data_root: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setenv("MNIST_PLAYGROUND_DATA", str(data_root))
-    monkeypatch.setenv("MNIST_PLAYGROUND_RUNS", str(tmp_path / "runs"))
-    return tmp_path / "runs"
 
 
 def draw(app, pixels: np.ndarray | None):

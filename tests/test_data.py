@@ -9,7 +9,6 @@ import shutil
 import socket
 import threading
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -29,15 +28,9 @@ from mnist_core.data import (
 )
 from mnist_core.settings import data_dir
 
-from conftest import SHARED_DATA, seed_data_dir
+from conftest import SHARED_DATA, read_idx_gz, seed_data_dir
 
 MNIST_FILES = DATASET_INFO["mnist"].files
-
-
-def read_idx_gz(path: Path, header: int) -> np.ndarray:
-    """Parse a raw IDX .gz file with nothing but gzip and numpy, independently of torchvision."""
-    with gzip.open(path, "rb") as f:
-        return np.frombuffer(f.read(), dtype=np.uint8, offset=header)
 
 
 # -- the real data --------------------------------------------------------------------------------

@@ -9,12 +9,13 @@ from pathlib import Path
 import pytest
 import torch
 
-from mnist_core.config import ConfigError, TrainConfig
+from mnist_core.config import ConfigError
 from mnist_core.jobs import JobManager, execute_run
 from mnist_core.settings import max_jobs
 from mnist_core.store import RunStore
 
-TINY = TrainConfig(hidden=(32,), epochs=1, train_limit=2000, val_size=500)  # 20 iterations, ~0.1 s
+from conftest import TINY
+
 LONG = TINY.replace(epochs=200, train_limit=20_000)  # minutes if nobody stops it
 
 

@@ -5,34 +5,17 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from PIL import Image
 
 from mnist_core.preprocess import MNIST_MEAN, MNIST_STD, SIZE, Drawing, image_to_tensor, preprocess_drawing
 
-from conftest import raw_test_set
+from conftest import CANVAS, on_canvas, raw_test_set
 
-CANVAS = 280  # the app's canvas, in pixels
 DIGITS = 60  # how many genuine digits each comparison uses
-
-
-def read_idx(folder: str, name: str) -> np.ndarray:
-    """Genuine test images [N,28,28] or labels [N] of a dataset (see conftest.raw_test_set)."""
-    images, labels = raw_test_set(folder)
-    return images if "images" in name else labels
 
 
 @pytest.fixture(scope="module")
 def digits() -> np.ndarray:
-    return read_idx("MNIST", "t10k-images-idx3-ubyte")[:DIGITS]
-
-
-def on_canvas(digit: np.ndarray, size: int, top: int, left: int) -> np.ndarray:
-    """The digit scaled to size x size px (smooth, like a brush) at (top, left) on the app's black RGBA canvas."""
-    stroke = np.asarray(Image.fromarray(digit).resize((size, size), Image.Resampling.BILINEAR))
-    canvas = np.zeros((CANVAS, CANVAS, 4), np.uint8)
-    canvas[..., 3] = 255  # a canvas with a background colour is opaque
-    canvas[top : top + size, left : left + size, :3] = stroke[..., None]
-    return canvas
+    return raw_test_set("MNIST")[0][:DIGITS]
 
 
 def correlation(a: np.ndarray, b: np.ndarray) -> float:
@@ -171,7 +154,7 @@ def test_tensor_is_the_image_normalised(digits: np.ndarray) -> None:
 
 
 def test_fashion_layout_fills_the_frame_as_fashion_mnist_did() -> None:
-    items = read_idx("FashionMNIST", "t10k-images-idx3-ubyte")[:DIGITS]
+    items = raw_test_set("FashionMNIST")[0][:DIGITS]
     drawn = images([on_canvas(item, 252, 14, 14) for item in items], layout="fashion")
     scores = [shift_tolerant_correlation(a, item) for a, item in zip(drawn, items)]
     assert np.mean(scores) > 0.93

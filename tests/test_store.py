@@ -18,8 +18,9 @@ from mnist_core.store import INTERRUPTED_MESSAGE, RunNotFound, RunStore, StoreEr
 from mnist_core.training import EpochMetrics, LossPoints, Progress, TrainResult, train
 from mnist_core.weights import WeightsError
 
+from conftest import TINY
+
 PROJECT_DIR = Path(__file__).resolve().parent.parent
-TINY = TrainConfig(hidden=(32,), epochs=1, train_limit=2000, val_size=500)
 
 
 @pytest.fixture
