@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-$(shell cksum < requirements.txt | cut -d' ' -f1)
 # Where a copy of the raw dataset files may lie (a school share, a USB stick); imported md5-checked if present.
 SHARED_DATA ?= ../shared/data
 
-.PHONY: run test bench data
+.PHONY: run test lint bench data
 
 $(STAMP): requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -23,6 +23,9 @@ run: data
 
 test: $(STAMP)
 	$(PY) -m pytest
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
 
 bench: data
 	$(PY) -m mnist_core.bench
