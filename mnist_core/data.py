@@ -221,7 +221,7 @@ def _load(name: str, root: Path) -> Dataset:
     try:
         train = cls(str(root), train=True, download=True)
         test = cls(str(root), train=False, download=True)
-    except Exception as exc:  # torchvision raises RuntimeError/URLError/OSError with multi-line text
+    except (RuntimeError, OSError, ValueError) as exc:  # torchvision: md5 RuntimeError, URLError (OSError), ...
         cause = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
         _refuse_bad_downloads(info, raw, missing)
         if missing:
@@ -248,6 +248,11 @@ def load_dataset(name: str, root: Path | None = None) -> Dataset:
     _info(name)
     with _LOAD_LOCK:
         return _load(name, Path(root or settings.data_dir()).resolve())
+
+
+def dataset_loads() -> int:
+    """How many datasets this process has read from disk (cache misses): a worker process loads each once."""
+    return _load.cache_info().misses
 
 
 def normalize(images: torch.Tensor, mean: float, std: float) -> torch.Tensor:

@@ -5,7 +5,6 @@ Torch-free, so the store, the job manager and the UI can read events without imp
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Union
 
 
 @dataclass
@@ -41,4 +40,4 @@ class Progress:
     elapsed_s: float
 
 
-TrainEvent = Union[LossPoints, EpochMetrics, Progress]
+TrainEvent = LossPoints | EpochMetrics | Progress

@@ -196,11 +196,13 @@ def new_page(request: pytest.FixtureRequest, chromium, app_server: AppServer):
     call = getattr(request.node, "report_call", None)
     if call is not None and call.failed:
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        from playwright.sync_api import Error as PlaywrightError
+
         for number, failed_page in enumerate(pages, 1):
             try:
                 failed_page.screenshot(path=str(SCREENSHOTS / f"FAILED-{request.node.name}-{number}.png"))
-            except Exception:  # a page that crashed cannot be photographed; the report says why it failed
-                pass
+            except PlaywrightError:  # a page that crashed cannot be photographed; the report says why it failed
+                continue
     for context in contexts:
         context.close()
 

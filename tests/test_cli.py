@@ -29,7 +29,7 @@ def cli(data_root: Path, tmp_path: Path):
         full_env = {**os.environ, "MNIST_PLAYGROUND_DATA": str(data_root), "MNIST_PLAYGROUND_RUNS": str(runs),
                     "MNIST_PLAYGROUND_DEVICE": "cpu", **(env or {})}
         return subprocess.run([sys.executable, "-m", "mnist_core", *args], cwd=PROJECT_DIR, env=full_env,
-                              capture_output=True, text=True, timeout=300)
+                              capture_output=True, text=True, timeout=300, check=False)
 
     return run
 
@@ -88,7 +88,7 @@ def test_train_json_then_list_show_predict_delete(cli, tmp_path: Path) -> None:
     assert shown["config"]["hidden"] == [32] and shown["config"]["preset"] == "mlp-3"
     assert shown["config"]["optimizer"] == "adam"  # from the preset, not overridden
 
-    digit, label = test_digit(0)
+    digit, _ = test_digit(0)
     image = write_drawing(tmp_path / "digit.png", digit)
     predicted = cli("predict", str(image), "--run", str(run_id), "--json")
     assert predicted.returncode == 0, predicted.stderr
@@ -151,7 +151,8 @@ def test_a_bad_argument_is_answered_before_torch_is_imported() -> None:
     """The subprocess path of exit code 2: argparse and config checks run before torch loads (seconds)."""
     code = ("import sys; from mnist_core.cli import main; code = main(['train', '--lr', '-1']); "
             "print(code, 'torch' in sys.modules)")
-    proc = subprocess.run([sys.executable, "-c", code], cwd=PROJECT_DIR, capture_output=True, text=True, timeout=60)
+    proc = subprocess.run([sys.executable, "-c", code], cwd=PROJECT_DIR, capture_output=True, text=True, timeout=60,
+                          check=False)
     assert proc.stdout.split() == ["2", "False"], proc.stderr
     assert_one_line_error(subprocess.CompletedProcess([], 2, "", proc.stderr), "lr=-1.0")
 

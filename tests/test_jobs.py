@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import threading
 import time
 from pathlib import Path
@@ -86,7 +87,7 @@ def test_runs_start_in_the_order_they_were_submitted(store: RunStore, make_manag
     for run_id in ids:
         assert manager.wait(run_id, timeout=30)
     records = [store.get(run_id) for run_id in ids]
-    for before, after in zip(records, records[1:]):
+    for before, after in itertools.pairwise(records):
         assert before.finished <= after.started
 
 
