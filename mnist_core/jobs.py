@@ -1,4 +1,6 @@
-"""Training in the background: `execute_run` runs one stored run; `JobManager` queues runs onto worker threads."""
+"""Training in the background: `execute_run` runs one stored run; `JobManager` queues runs and hands each to a
+backend that trains it outside this process: the local pool of worker processes (`worker_pool`), or a Ray cluster
+(`ray_backend`) when MNIST_PLAYGROUND_RAY_ADDRESS is set."""
 
 from __future__ import annotations
 
@@ -9,6 +11,7 @@ import uuid
 from collections import deque
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Protocol
 
 from mnist_core import settings
 from mnist_core.actors import COMMAND_LINE, Actor, check_may_change, check_may_submit
@@ -19,6 +22,7 @@ from mnist_core.store import RunNotFound, RunStore
 from mnist_core.training import TrainResult, flush_denormals, pick_device, train
 
 log = logging.getLogger(__name__)
+from mnist_core.worker_pool import LocalPool, WorkerLost
 
 PROGRESS_INTERVAL_S = 0.25  # the UI polls a few times a second; more progress writes only add lock traffic
 SHUTDOWN_MESSAGE = "the app shut down before this run started"
@@ -98,13 +102,43 @@ def _fail(store: RunStore, run_id: int, message: str) -> None:
     try:
         store.fail(run_id, message)
     except RunNotFound:
+def _fail_if_active(store: RunStore, run_id: int, message: str) -> None:
+    """Mark a run failed unless it already ended (a worker may die just after storing its result)."""
+    try:
+        record = store.get(run_id)
+        if record.is_active or record.status == "interrupted":  # interrupted: the store's own crash recovery
+            store.fail(run_id, message)  # came first; this message says more
+    except RunNotFound:
+        pass
+
+
         pass  # deleted meanwhile: nothing left to mark
 
 
 class JobManager:
-    """Runs queued training runs on `max_concurrent` daemon worker threads, first in first out.
+    """Runs queued training runs first in first out, at most `max_concurrent` at once, each on a backend (worker
+    processes, or Ray) driven by one daemon thread per slot.
 
     One per process (the app keeps it in st.cache_resource); the UI reads live state from the RunStore."""
+class Backend(Protocol):
+    """Where runs train: `run` blocks until the run is done (its events and result are in the store) and raises
+    WorkerLost when the process or machine training it is lost; `slot` is the JobManager thread asking."""
+
+    def run(self, slot: int, run_id: int, config: TrainConfig, stop: threading.Event) -> None: ...
+
+    def close(self, timeout: float) -> None: ...
+
+
+def make_backend(store: RunStore, slots: int, data_root: Path | None, device: str | None) -> Backend:
+    """Ray when MNIST_PLAYGROUND_RAY_ADDRESS is set, else the local pool of worker processes."""
+    address = settings.ray_address()
+    if address:
+        from mnist_core.ray_backend import RayBackend  # imports ray (seconds): only for a lab that uses it
+
+        return RayBackend(store, address, slots=slots, data_root=data_root, device=device)
+    return LocalPool(slots, store.root, data_root=data_root, device=device)
+
+
 
     def __init__(
         self,
@@ -117,6 +151,7 @@ class JobManager:
         self.store = store
         self.max_concurrent = settings.max_jobs() if max_concurrent is None else int(max_concurrent)
         if self.max_concurrent < 1:
+        backend: Backend | None = None,
             raise ValueError(f"max_concurrent must be at least 1, got {max_concurrent}")
         self.data_root, self.device = data_root, device
         self._cond = threading.Condition()  # guards everything below; RLock-based, so methods can nest
@@ -125,9 +160,10 @@ class JobManager:
         self._done: dict[int, threading.Event] = {}  # set when a submitted run is no longer queued or running
         self._closed = False
         self._workers = [
-            threading.Thread(target=self._work, name=f"mnist-job-worker-{i}", daemon=True)
+            threading.Thread(target=self._work, args=(i,), name=f"mnist-job-worker-{i}", daemon=True)
             for i in range(self.max_concurrent)
         ]
+        self.backend = backend or make_backend(store, self.max_concurrent, data_root, device)
         for worker in self._workers:
             worker.start()
 
@@ -232,7 +268,7 @@ class JobManager:
                 worker.join(None if deadline is None else max(0.0, deadline - time.monotonic()))
 
     # -- workers ----------------------------------------------------------------------------------
-    def _work(self) -> None:
+    def _work(self, slot: int) -> None:
         while True:
             with self._cond:
                 while not self._queue and not self._closed:
@@ -242,7 +278,11 @@ class JobManager:
                 run_id, config = self._queue.popleft()
                 stop = self._running[run_id] = threading.Event()
             try:
-                execute_run(self.store, run_id, config, stop=stop, device=self.device, data_root=self.data_root)
+                self.backend.run(slot, run_id, config, stop)
+            except WorkerLost as exc:
+                log.error("run %s: %s", run_id, exc)
+                _fail_if_active(self.store, run_id, str(exc))
+            self.backend.close(timeout=30.0 if deadline is None else max(1.0, deadline - time.monotonic()))
             except Exception as exc:  # execute_run records failures itself; this is the thread's last resort
                 log.exception("worker crashed while running run %s", run_id)
                 try:

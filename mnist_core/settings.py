@@ -15,6 +15,7 @@ RUNS_ENV = "MNIST_PLAYGROUND_RUNS"
 MIRROR_ENV = "MNIST_PLAYGROUND_MIRROR"
 DEVICE_ENV = "MNIST_PLAYGROUND_DEVICE"
 MAX_JOBS_ENV = "MNIST_PLAYGROUND_MAX_JOBS"
+RAY_ADDRESS_ENV = "MNIST_PLAYGROUND_RAY_ADDRESS"
 TEACHER_KEY_ENV = "MNIST_PLAYGROUND_TEACHER_KEY"
 
 
@@ -59,3 +60,9 @@ def max_jobs() -> int:
 def teacher_key() -> str | None:
     """MNIST_PLAYGROUND_TEACHER_KEY: the key that unlocks teacher mode; None (no teacher mode) when unset."""
     return _get(TEACHER_KEY_ENV) or None
+
+
+def ray_address() -> str | None:
+    """MNIST_PLAYGROUND_RAY_ADDRESS ("auto", "ray://head:10001", "head:6379"): train on that Ray cluster instead of
+    the local pool of worker processes; None (the local pool) when unset."""
+    return _get(RAY_ADDRESS_ENV) or None
