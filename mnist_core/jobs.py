@@ -64,9 +64,11 @@ def execute_run(
     device: str | None = None,
     on_event: Callable[[TrainEvent], None] | None = None,
     data_root: Path | None = None,
+    trainer: Callable[..., TrainResult] = train,
 ) -> TrainResult | None:
     """Run one stored run in this thread: mark it running, train, stream events into the store, then
-    `store.finish` (completed/stopped) or `store.fail` with a one-line message.
+    `store.finish` (completed/stopped) or `store.fail` with a one-line message. `trainer` is `training.train` or
+    a stand-in with its signature that trains elsewhere (the Ray backend's, which relays the remote events).
 
     Returns the result, or None when the run failed, was deleted meanwhile, or had already ended
     (e.g. stopped while it was queued). Never raises for a failed run: its row says what went wrong."""
@@ -77,7 +79,7 @@ def execute_run(
             return None
         writer = _StoreWriter(store, run_id, on_event)
         data = load_dataset(config.dataset, data_root)
-        result = train(config, data=data, device=chosen, on_event=writer, stop=stop)
+        result = trainer(config, data=data, device=chosen, on_event=writer, stop=stop)
         writer.flush()
         store.finish(run_id, result)
         return result
