@@ -1,0 +1,99 @@
+"""The class board on Compare: every student's best finished run per dataset, beside the course's own results.
+
+Best = highest test accuracy among the student's completed runs on that dataset. The course's table (the notes'
+experiments, MNIST test accuracy) is shown as reference rows, so a student sees at once whether their mlp-3 beat
+the course's 0.94. Sortable (by the picker, and by clicking a column), exportable as CSV in UTF-8 with a BOM so
+Excel opens Korean names correctly.
+"""
+
+from __future__ import annotations
+
+import time
+
+import pandas as pd
+import streamlit as st
+
+from app.i18n import N_, _
+from app.run_views import architecture, dataset_title
+from mnist_core.config import PRESETS
+from mnist_core.run_record import RunRecord
+
+# The course notes' results table (000_*.txt, line ~231): MNIST test accuracy of each experiment, by the preset
+# that reproduces it.
+COURSE_RESULTS = {"softmax-sgd": ("SGD", 0.42), "softmax-adam": ("Adam", 0.77), "mlp-3": ("NN", 0.94),
+                  "mlp-3-xavier": ("Xavier", 0.9791), "dnn-5-xavier": ("DNN", 0.9824),
+                  "dnn-5-dropout": ("Dropout", 0.9776)}
+SORTS = {"accuracy": N_("Test accuracy, best first"), "time": N_("Training time, fastest first"),
+         "student": N_("Student name")}
+COLUMNS = ("student", "dataset", "run", "network", "optimizer", "lr", "batch", "epochs", "accuracy", "seconds",
+           "finished")
+HEADERS = {"student": N_("Student"), "dataset": N_("Dataset"), "run": N_("Run"), "network": N_("Network"),
+           "optimizer": N_("Optimizer"), "lr": N_("Learning rate"), "batch": N_("Batch size"), "epochs": N_("Epochs"),
+           "accuracy": N_("Test accuracy"), "seconds": N_("Training time (s)"), "finished": N_("Finished")}
+
+
+def best_runs(records: list[RunRecord]) -> list[RunRecord]:
+    """Each owner's best completed run per dataset (highest test accuracy; the earlier one on a tie)."""
+    best: dict[tuple[str | None, str], RunRecord] = {}
+    for record in sorted(records, key=lambda r: r.created):
+        if record.status != "completed" or record.test_accuracy is None:
+            continue
+        slot = (record.owner_id, record.config.dataset)
+        if slot not in best or record.test_accuracy > best[slot].test_accuracy:
+            best[slot] = record
+    return list(best.values())
+
+
+def _row(record: RunRecord) -> dict[str, object]:
+    c = record.config
+    finished = record.finished or record.created
+    return {"student": record.owner_name or _("(no owner)"), "dataset": dataset_title(c.dataset), "run": record.name,
+            "network": architecture(c), "optimizer": c.optimizer, "lr": c.lr, "batch": c.batch_size,
+            "epochs": c.epochs, "accuracy": record.test_accuracy,
+            "seconds": None if record.duration_s is None else round(record.duration_s, 1),
+            "finished": time.strftime("%Y-%m-%d %H:%M", time.localtime(finished))}
+
+
+def _course_rows() -> list[dict[str, object]]:
+    rows = []
+    for preset, (label, accuracy) in COURSE_RESULTS.items():
+        c = PRESETS[preset]
+        rows.append({"student": _("Course notes (reference)"), "dataset": dataset_title("mnist"),
+                     "run": _("Course: {experiment}", experiment=label), "network": architecture(c),
+                     "optimizer": c.optimizer, "lr": c.lr, "batch": c.batch_size, "epochs": c.epochs,
+                     "accuracy": accuracy, "seconds": None, "finished": ""})
+    return rows
+
+
+def board_table(records: list[RunRecord], sort: str = "accuracy") -> pd.DataFrame:
+    """The board as a table with translated headers: students' best runs sorted, then the course's rows."""
+    students = pd.DataFrame([_row(r) for r in best_runs(records)], columns=list(COLUMNS))
+    if sort == "time":
+        students = students.sort_values("seconds", na_position="last", kind="stable")
+    elif sort == "student":
+        students = students.sort_values("student", key=lambda s: s.str.lower(), kind="stable")
+    else:
+        students = students.sort_values("accuracy", ascending=False, kind="stable")
+    table = pd.concat([students, pd.DataFrame(_course_rows(), columns=list(COLUMNS))], ignore_index=True)
+    return table.rename(columns={k: _(v) for k, v in HEADERS.items()})
+
+
+def csv_bytes(table: pd.DataFrame) -> bytes:
+    """UTF-8 with a byte order mark: Excel then reads Korean names instead of mojibake."""
+    return table.to_csv(index=False).encode("utf-8-sig")
+
+
+def show(records: list[RunRecord]) -> None:
+    """The board's section on Compare."""
+    st.subheader(_("Class board"))
+    st.caption(_("Each student's best finished run per dataset, with the course's own results as reference."))
+    if not best_runs(records):
+        st.caption(_("No finished runs yet: the board fills in as students' runs complete."))
+    st.session_state.setdefault("board_sort", "accuracy")
+    sort = st.radio(_("Sort by"), list(SORTS), key="board_sort", horizontal=True, persist_state="session",
+                    format_func=lambda s: _(SORTS[s]))
+    table = board_table(records, sort)
+    st.dataframe(table, hide_index=True, column_config={
+        _(HEADERS["accuracy"]): st.column_config.NumberColumn(format="%.4f")})
+    st.download_button(_("Download the board as CSV"), csv_bytes(table), file_name="mnist-class-board.csv",
+                       mime="text/csv", icon=":material/download:", key="board_csv")

@@ -1,0 +1,84 @@
+"""Whose runs a page lists ("My runs" or "Everyone's"), who may change a run, and refusals worded for the student.
+
+The permission check itself lives in mnist_core (RunStore and JobManager refuse); the app only hides the buttons
+a student cannot use and words a refusal if one comes back anyway.
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from app.i18n import N_, _
+from mnist_core.actors import Actor, LimitReached, NotPermitted
+from mnist_core.run_record import RunRecord
+
+MINE, EVERYONE = "mine", "everyone"
+SCOPE_LABELS = {MINE: N_("My runs"), EVERYONE: N_("Everyone's")}
+ACTION_WORDS = {"stop": N_("stop"), "rename": N_("rename"), "delete": N_("delete")}
+
+
+def scope_key(page: str) -> str:
+    return f"{page}_scope"
+
+
+def current_scope(page: str, records: list[RunRecord], actor: Actor) -> str:
+    """The page's scope: as chosen, else "My runs" once the student has a run, else "Everyone's" (a new student
+    sees what the class did instead of an empty list)."""
+    mine = any(r.owner_id == actor.owner_id for r in records)
+    return st.session_state.setdefault(scope_key(page), MINE if mine else EVERYONE)
+
+
+def scope_picker(page: str, records: list[RunRecord], actor: Actor) -> str:
+    """The "My runs / Everyone's" switch of a page (its own choice per page, kept in the session and the URL)."""
+    current_scope(page, records, actor)
+    return st.segmented_control(_("Show"), list(SCOPE_LABELS), key=scope_key(page), persist_state="session",
+                                format_func=lambda s: _(SCOPE_LABELS[s]), label_visibility="collapsed",
+                                required=True)
+
+
+def visible(records: list[RunRecord], scope: str, actor: Actor) -> list[RunRecord]:
+    """The runs a scope shows: the student's own, or everyone's."""
+    return list(records) if scope == EVERYONE else [r for r in records if r.owner_id == actor.owner_id]
+
+
+def may_change(record: RunRecord, actor: Actor) -> bool:
+    """Whether to offer Stop / Rename / Delete for a run (mnist_core checks again when it is pressed)."""
+    return actor.may_change_any or (record.owner_id is not None and record.owner_id == actor.owner_id)
+
+
+def owner_label(record: RunRecord, actor: Actor) -> str:
+    if record.owner_id == actor.owner_id:
+        return _("you")
+    if record.owner_id == "command-line":
+        return _("the command line")
+    return record.owner_name or _("someone before names existed")
+
+
+def refusal(exc: NotPermitted | LimitReached) -> str:
+    """A refusal from mnist_core in the student's words."""
+    if isinstance(exc, LimitReached):
+        if exc.what == "epochs":
+            return _("Your teacher allows at most {limit} epochs per run; this one asks for {value}.",
+                     limit=exc.limit, value=exc.value)
+        return _("Your teacher allows at most {limit} runs training or waiting at once per student; this would "
+                 "make {value}. Wait for one to finish or stop one.", limit=exc.limit, value=exc.value)
+    return _("You may not {action} run #{run} of {owner}: only its owner or the teacher can.",
+             action=_(ACTION_WORDS.get(exc.action, exc.action)), run=exc.run_id, owner=exc.owner_name)
+
+
+def sidebar_sections(active: list[RunRecord], actor: Actor) -> list[tuple[str, list[list[RunRecord]]]]:
+    """The sidebar's trainings: mine first, then everyone else's; each entry one run, or a whole race (its runs
+    share a group id) as one group. Oldest first within each: the order they run in."""
+    mine: dict[object, list[RunRecord]] = {}
+    others: dict[object, list[RunRecord]] = {}
+    for record in sorted(active, key=lambda r: (r.created, r.id)):
+        bucket = mine if record.owner_id == actor.owner_id else others
+        bucket.setdefault(record.group_id or record.id, []).append(record)
+    sections = [(_("Your trainings"), list(mine.values())), (_("Everyone else's"), list(others.values()))]
+    return [(title, entries) for title, entries in sections if entries]
+
+
+def group_title(records: list[RunRecord]) -> str:
+    """E.g. "Optimizer race of Ann: 4 runs"."""
+    return _(":material/flag: Optimizer race of {owner}: {n} runs", owner=records[0].owner_name or "?",
+             n=len(records))

@@ -1,0 +1,113 @@
+"""The Train form in the URL: every TrainConfig field as a query parameter, read back with every problem named.
+
+The same parameters keep a student's form across a reload and make the "Share these settings" link, so a teacher
+can post "open this and press Start". A link never starts anything: its values only fill the form. A value the
+form cannot hold (not a number, an unknown optimizer, a negative batch size) is refused by name and the form keeps
+its own value; a value the form can hold but training cannot (300 epochs) is filled in, and the page's usual list
+of problems names it before Start is pressed. The identity parameters (`?me=`, `?who=`) are never in a share link.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import re
+from typing import Any
+from urllib.parse import urlencode
+
+import streamlit as st
+
+from app.config_form import FIELD_LABELS
+from app.i18n import _
+from mnist_core.config import ACTIVATIONS, DATASETS, INITS, MODELS, OPTIMIZERS, PRESETS, TrainConfig
+
+CONFIG_FIELDS = tuple(f.name for f in dataclasses.fields(TrainConfig))
+CHOICES: dict[str, tuple[str, ...]] = {"dataset": DATASETS, "model": MODELS, "activation": ACTIVATIONS,
+                                       "init": INITS, "optimizer": OPTIMIZERS, "preset": ("", *PRESETS)}
+TEXT_FIELDS = ("hidden", "conv_channels")  # the form shows layer sizes as text ("256, 256"); the config checks them
+POSITIVE = ("batch_size", "epochs")  # the form's boxes start at 1; the other numbers at 0
+_TRUE, _FALSE = ("true", "1", "yes", "on"), ("false", "0", "no", "off")
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return repr(value)
+    if isinstance(value, (tuple, list)):
+        return ",".join(str(v) for v in value)
+    return str(value)
+
+
+def _layers_text(value: Any) -> str:
+    # "256, 256" or (256, 256) -> "256,256"; the form's other spellings ("256 256") keep their parts.
+    parts = value if isinstance(value, (tuple, list)) else re.split(r"[,\s]+", str(value))
+    return ",".join(str(p) for p in parts if str(p))
+
+
+def query_of(values: dict[str, Any]) -> dict[str, str]:
+    """Form (or config) values as query parameters: "hidden=256,256&lr=0.001&shuffle=true..."."""
+    return {name: _layers_text(values[name]) if name in TEXT_FIELDS else _text(values[name])
+            for name in CONFIG_FIELDS if name in values}
+
+
+def share_url(base_url: str, config: TrainConfig) -> str:
+    """The link that opens Train with this config in the form (every field, nothing about who shares it)."""
+    return f"{base_url.rstrip('/')}/train?{urlencode(query_of(config.to_dict()))}"
+
+
+def _parse(name: str, raw: str, default: Any) -> Any:
+    """One parameter as the form's widget holds it; ValueError with the student-facing reason."""
+    raw = raw.strip()
+    if name in CHOICES:
+        if raw not in CHOICES[name]:
+            raise ValueError(_("use one of: {options}", options=", ".join(o for o in CHOICES[name] if o)))
+        return raw
+    if name in TEXT_FIELDS:
+        return raw.replace(",", ", ")
+    if isinstance(default, bool):
+        if raw.lower() not in _TRUE + _FALSE:
+            raise ValueError(_("use true or false"))
+        return raw.lower() in _TRUE
+    if isinstance(default, int):
+        try:
+            value = int(raw)
+        except ValueError:
+            raise ValueError(_("it is not a whole number")) from None
+    else:
+        try:
+            value = float(raw)
+        except ValueError:
+            raise ValueError(_("it is not a number")) from None
+        if not math.isfinite(value):
+            raise ValueError(_("it is not a number"))
+    least = 1 if name in POSITIVE else 0
+    if value < least:
+        raise ValueError(_("it must be at least {least}", least=least))
+    return value
+
+
+def form_from_query(query: dict[str, str], form: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """The form's values with the link's applied, and a message for each link value the form cannot hold."""
+    defaults = TrainConfig()
+    values, problems = dict(form), []
+    for name in CONFIG_FIELDS:
+        if name not in query:
+            continue
+        try:
+            values[name] = _parse(name, query[name], getattr(defaults, name))
+        except ValueError as exc:
+            problems.append(_("The link's {field} “{value}” cannot be used ({reason}); the form keeps its own value.",
+                              field=_(FIELD_LABELS.get(name, name)), value=query[name][:40], reason=str(exc)))
+    return values, problems
+
+
+def has_config(query: dict[str, str]) -> bool:
+    return any(name in query for name in CONFIG_FIELDS if name != "preset")
+
+
+def remember_form(values: dict[str, Any]) -> None:
+    """Keep the form's values in the URL, so a reload comes back to them (only what changed is written)."""
+    for name, text in query_of(values).items():
+        if st.query_params.get(name) != text:
+            st.query_params[name] = text
