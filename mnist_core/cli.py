@@ -74,6 +74,12 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--run", default="default", help="a run id, or 'default' for the bundled model")
     predict.add_argument("--json", action="store_true", help="one JSON line per image")
 
+    calibrate = commands.add_parser("calibrate", help="fit a model's temperature on its validation split and store "
+                                    "it in its weights file (runs are calibrated when they finish)")
+    calibrate.add_argument("weights", nargs="?", type=Path, help="a .safetensors weights file")
+    calibrate.add_argument("--run", type=int, help="a stored run's id instead of a file")
+    calibrate.add_argument("--json", action="store_true", help="print one JSON line on stdout")
+
     runs = commands.add_parser("runs", help="list, show or delete stored runs")
     runs_cmd = runs.add_subparsers(dest="runs_command", required=True, parser_class=_Parser)
     runs_cmd.add_parser("list").add_argument("--json", action="store_true")
@@ -100,6 +106,7 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
 def cmd_train(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
+    from mnist_core.calibration import calibrate_weights_file
     from mnist_core.data import load_dataset
     from mnist_core.events import EpochMetrics, Progress
     from mnist_core.jobs import execute_run
@@ -141,6 +148,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.save:
         save_model(args.save, result.model, config, result.mean, result.std,
                    {"test_accuracy": repr(result.test_accuracy), "command": "python -m mnist_core " + " ".join(sys.argv[1:])})
+        calibrate_weights_file(args.save)
     print(f"run {run_id} {record.status}: test accuracy {record.test_accuracy:.4f}, test loss {record.test_loss:.4f}, "
           f"{record.duration_s:.1f} s on {record.device}", file=sys.stderr)
     if args.json:
@@ -186,6 +194,40 @@ def cmd_predict(args: argparse.Namespace) -> int:
         else:
             print(f"{path}: {prediction.label} ({prediction.confidence:.1%})")
     return 2 if failures else 0
+
+
+def cmd_calibrate(args: argparse.Namespace) -> int:
+    from mnist_core.calibration import calibrate_weights_file, check_on_test_set
+    from mnist_core.data import load_dataset
+    from mnist_core.weights import load_model
+
+    if (args.weights is None) == (args.run is None):
+        raise UsageError("give either a weights file or --run ID")
+    if args.run is not None:
+        from mnist_core.store import RunStore
+
+        store = RunStore()
+        store.get(args.run)  # RunNotFound before a missing-file message
+        path = store.weights_path(args.run)
+    else:
+        path = args.weights
+    data = load_dataset(load_model(path).config.dataset)
+    fitted = calibrate_weights_file(path, data)
+    if fitted is None:
+        print(f"mnist_core: error: {path} was trained on every training image (val_size 0): nothing held out to "
+              "calibrate on", file=sys.stderr)
+        return 1
+    test = check_on_test_set(load_model(path).model, fitted.temperature, data)
+    print(f"{path}: temperature {fitted.temperature:.4f} (validation cross-entropy {fitted.nll_before:.4f} -> "
+          f"{fitted.nll_after:.4f} on {fitted.images:,} images); test set: expected calibration error "
+          f"{test.ece_before:.4f} -> {test.ece_after:.4f}, cross-entropy {test.nll_before:.4f} -> {test.nll_after:.4f}",
+          file=sys.stderr)
+    if args.json:
+        print(json.dumps({"path": str(path), "temperature": fitted.temperature, "validation_images": fitted.images,
+                          "validation_nll_before": fitted.nll_before, "validation_nll_after": fitted.nll_after,
+                          "test_ece_before": test.ece_before, "test_ece_after": test.ece_after,
+                          "test_nll_before": test.nll_before, "test_nll_after": test.nll_after}))
+    return 0
 
 
 def cmd_runs(args: argparse.Namespace) -> int:
@@ -249,7 +291,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     from mnist_core.store import RunNotFound
     from mnist_core.weights import WeightsError
 
-    commands = {"train": cmd_train, "predict": cmd_predict, "runs": cmd_runs, "data": cmd_data}
+    commands = {"train": cmd_train, "predict": cmd_predict, "calibrate": cmd_calibrate, "runs": cmd_runs,
+                "data": cmd_data}
     try:
         return commands[args.command](args)
     except (UsageError, DatasetUnavailable, WeightsError, RunNotFound, ValueError) as exc:

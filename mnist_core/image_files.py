@@ -13,7 +13,12 @@ MAX_PIXELS = 40_000_000  # refuse decompression bombs before decoding them
 
 
 class ImageFileError(ValueError):
-    """The bytes are not a readable PNG or JPEG image."""
+    """The bytes are not a readable PNG or JPEG image. `reason` says why as data, for a UI to word: "empty",
+    "format" (another image format: `detail` names it), "too_large" (`detail`: WxH), "not_image" or "damaged"."""
+
+    def __init__(self, message: str, reason: str, name: str, detail: str = "") -> None:
+        super().__init__(message)
+        self.reason, self.name, self.detail = reason, name, detail
 
 
 def read_image_file(data: bytes, name: str = "the file") -> np.ndarray:
@@ -21,15 +26,17 @@ def read_image_file(data: bytes, name: str = "the file") -> np.ndarray:
     longer side: RGB (H, W, 3), or RGBA (H, W, 4) when the image has transparency, so that black ink on a
     transparent background is not flattened into an all-black picture (preprocess_drawing composites it)."""
     if not data:
-        raise ImageFileError(f"{name} is empty (0 bytes): choose a PNG or JPEG photo of a digit.")
+        raise ImageFileError(f"{name} is empty (0 bytes): choose a PNG or JPEG photo of a digit.", "empty", name)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(io.BytesIO(data)) as image:
                 if image.format not in ("PNG", "JPEG", "MPO"):  # MPO: JPEGs from some phone cameras
-                    raise ImageFileError(f"{name} is a {image.format} image; upload a PNG or JPEG instead.")
+                    raise ImageFileError(f"{name} is a {image.format} image; upload a PNG or JPEG instead.", "format",
+                                         name, str(image.format))
                 if image.width * image.height > MAX_PIXELS:
-                    raise ImageFileError(f"{name} is {image.width}x{image.height} pixels, too large to read.")
+                    size = f"{image.width}x{image.height}"
+                    raise ImageFileError(f"{name} is {size} pixels, too large to read.", "too_large", name, size)
                 image = ImageOps.exif_transpose(image)
                 image.thumbnail((MAX_SIDE, MAX_SIDE))
                 transparent = image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info
@@ -38,6 +45,7 @@ def read_image_file(data: bytes, name: str = "the file") -> np.ndarray:
         raise
     except (UnidentifiedImageError, Image.DecompressionBombError, Image.DecompressionBombWarning):
         # PIL's own wording ("cannot identify image file <_io.BytesIO ...>") would only confuse a student.
-        raise ImageFileError(f"{name} is not a PNG or JPEG image that can be read.") from None
+        raise ImageFileError(f"{name} is not a PNG or JPEG image that can be read.", "not_image", name) from None
     except (OSError, ValueError, SyntaxError) as exc:  # truncated or corrupt image data
-        raise ImageFileError(f"{name} is damaged or truncated and cannot be read ({exc}).") from None
+        raise ImageFileError(f"{name} is damaged or truncated and cannot be read ({exc}).", "damaged", name,
+                             str(exc)) from None

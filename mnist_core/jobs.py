@@ -15,6 +15,7 @@ from typing import Protocol
 
 from mnist_core import settings
 from mnist_core.actors import COMMAND_LINE, Actor, check_may_change, check_may_submit
+from mnist_core.calibration import calibrate_finished_run
 from mnist_core.config import TrainConfig
 from mnist_core.data import DatasetUnavailable, load_dataset
 from mnist_core.events import EpochMetrics, LossPoints, Progress, TrainEvent
@@ -82,6 +83,7 @@ def execute_run(
         result = trainer(config, data=data, device=chosen, on_event=writer, stop=stop)
         writer.flush()
         store.finish(run_id, result)
+        calibrate_finished_run(store.weights_path(run_id), data)  # probabilities that mean what they say
         return result
     except RunNotFound:
         log.info("run %s was deleted while it ran; its result is discarded", run_id)

@@ -13,8 +13,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from mnist_core.calibration import temperature_of
 from mnist_core.data import DATASET_INFO
 from mnist_core.preprocess import Drawing, image_to_tensor, preprocess_drawing
+from mnist_core.typicality import is_unlike_training, typicality_from_metadata
 from mnist_core.weights import LoadedModel, ModelUnavailable, load_model
 
 DEFAULT_MODEL_PATH = Path(__file__).resolve().parent / "default_model" / "lenet.safetensors"
@@ -27,6 +29,10 @@ class Prediction:
     index: int
     confidence: float  # its probability
     top: list[tuple[str, float]]  # the top_k (name, probability), most likely first
+    temperature: float | None = None  # the calibration the probabilities were divided by; None: uncalibrated
+    # True: the input is farther from every class than 97.5% of the validation digits (a letter, a scribble), so
+    # the answer is a guess whatever its probability; None: the model has no such check (see typicality.py).
+    unlike_training: bool | None = None
 
 
 def load_default_model(path: Path = DEFAULT_MODEL_PATH) -> LoadedModel:
@@ -43,7 +49,8 @@ def predict(loaded: LoadedModel, drawing_or_tensor: Drawing | torch.Tensor, top_
     """Softmax probabilities of the 10 classes for one preprocessed drawing or normalised [1,1,28,28] tensor.
 
     A Drawing is normalised anew from its image with the model's own mean/std, so a drawing preprocessed with
-    MNIST's statistics still reads right for a Fashion-MNIST model.
+    MNIST's statistics still reads right for a Fashion-MNIST model. The logits are divided by the model's fitted
+    temperature (see calibration.py) before the softmax, so the probabilities are calibrated where it has one.
     """
     if not isinstance(top_k, int) or not 1 <= top_k <= len(loaded.class_names):
         raise ValueError(f"top_k must be 1 to {len(loaded.class_names)}, not {top_k!r}")
@@ -52,7 +59,8 @@ def predict(loaded: LoadedModel, drawing_or_tensor: Drawing | torch.Tensor, top_
         logits = loaded.model(inputs)
         if logits.shape != (1, len(loaded.class_names)):
             raise ValueError(f"model gave logits of shape {tuple(logits.shape)}, expected (1, {len(loaded.class_names)})")
-        probabilities = torch.softmax(logits.to(torch.float32), dim=1)[0].tolist()
+        temperature = temperature_of(loaded)
+        probabilities = torch.softmax(logits.to(torch.float32) / (temperature or 1.0), dim=1)[0].tolist()
     order = sorted(range(len(probabilities)), key=lambda i: -probabilities[i])
     best = order[0]
     return Prediction(
@@ -61,7 +69,14 @@ def predict(loaded: LoadedModel, drawing_or_tensor: Drawing | torch.Tensor, top_
         index=best,
         confidence=probabilities[best],
         top=[(loaded.class_names[i], probabilities[i]) for i in order[:top_k]],
+        temperature=temperature,
+        unlike_training=_unlike_training(loaded, inputs),
     )
+
+
+def _unlike_training(loaded: LoadedModel, inputs: torch.Tensor) -> bool | None:
+    typicality = typicality_from_metadata(loaded.metadata)
+    return None if typicality is None else is_unlike_training(loaded.model, typicality, inputs)
 
 
 def preprocess_for(loaded: LoadedModel, array: np.ndarray) -> Drawing:

@@ -60,6 +60,20 @@ def _metadata(raw: bytes) -> dict[str, str]:
     return dict(header.get("__metadata__") or {})
 
 
+def update_metadata(path: Path, updates: dict[str, str]) -> None:
+    """Add or replace string metadata of a weights file (e.g. the fitted temperature, see calibration.py), every
+    tensor and other entry kept; written atomically like save_model."""
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+        tensors, meta = load(raw), _metadata(raw)
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise WeightsError(f"{path} is not a readable safetensors weights file ({exc})") from None
+    tmp = path.with_name(path.name + ".part")
+    save_file(tensors, str(tmp), metadata={**meta, **updates})
+    os.replace(tmp, path)
+
+
 def load_model(path: Path, label: str | None = None, run_id: int | None = None) -> LoadedModel:
     """Rebuild the network from the file's config and load its tensors, checking names and shapes."""
     path = Path(path)

@@ -4,17 +4,29 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import hand_drawn
 import numpy as np
 import pytest
 import torch
 
+from mnist_core.calibration import (
+    calibrate,
+    check_on_test_set,
+    expected_calibration_error,
+    fit_temperature,
+    logits_of,
+    temperature_of,
+    validation_set,
+)
 from mnist_core.config import TrainConfig
 from mnist_core.data import Dataset, load_dataset, normalize
-from mnist_core.predict import load_default_model, predict, predict_image
-from mnist_core.preprocess import MNIST_MEAN, MNIST_STD, image_to_tensor, preprocess_drawing
+from mnist_core.jobs import execute_run
+from mnist_core.predict import DEFAULT_MODEL_PATH, load_default_model, predict, predict_image, preprocess_for
+from mnist_core.preprocess import MNIST_MEAN, MNIST_STD, TOO_SMALL, image_to_tensor, preprocess_drawing
 from mnist_core.store import RunNotFound, RunStore
 from mnist_core.training import train
-from mnist_core.weights import LoadedModel, ModelUnavailable, WeightsError
+from mnist_core.typicality import typicality_from_metadata
+from mnist_core.weights import LoadedModel, ModelUnavailable, WeightsError, load_model, update_metadata
 
 from conftest import CANVAS, on_canvas
 
@@ -77,6 +89,10 @@ def test_default_model_reads_1000_digits_drawn_anywhere_at_any_size(default_mode
     assert all(p is not None for p in predicted)
     accuracy = np.mean([p.index == int(label) for p, label in zip(predicted, mnist.test_labels[chosen])])
     assert accuracy >= 0.97, f"only {accuracy:.1%} of 1,000 canvas digits read right"
+    # Honesty costs genuine digits almost nothing: few are called unlike the training digits or unsure.
+    unlike = np.mean([p.unlike_training for p in predicted])
+    unsure = np.mean([p.confidence < 0.5 for p in predicted])
+    assert unlike <= 0.01 and unsure <= 0.01, (unlike, unsure)
 
 
 def test_default_model_is_an_mnist_lenet_on_the_cpu(default_model: LoadedModel) -> None:
@@ -110,7 +126,9 @@ def test_probabilities_sum_to_one_and_top_k_is_sorted(default_model: LoadedModel
 
 
 def test_a_drawing_and_its_tensor_give_the_same_prediction(default_model: LoadedModel, mnist: Dataset) -> None:
-    drawing = preprocess_drawing(on_canvas(mnist.test_images[7].numpy(), 150, 100, 20))
+    # Preprocessed with the model's own statistics: calibrated (softer) probabilities would show even the 4e-5
+    # difference between its mean and MNIST_MEAN.
+    drawing = preprocess_for(default_model, on_canvas(mnist.test_images[7].numpy(), 150, 100, 20))
     from_drawing, from_tensor = predict(default_model, drawing), predict(default_model, drawing.tensor)
     assert from_drawing.probabilities == pytest.approx(from_tensor.probabilities, abs=1e-6)
     assert predict(default_model, drawing.tensor[0, 0]).index == from_drawing.index  # [28,28] is accepted too
@@ -204,3 +222,76 @@ def test_a_damaged_weights_file_is_refused(store: RunStore, mnist_run: int) -> N
     path.write_bytes(store.weights_path(mnist_run).read_bytes()[:5000])  # truncated copy
     with pytest.raises(WeightsError, match=str(damaged)):
         store.load_model(damaged)
+
+
+# -- honest answers: calibration and marks that are not digits ----------------------------------------------
+
+
+def test_the_built_in_model_is_calibrated_on_its_validation_split(default_model: LoadedModel, mnist: Dataset) -> None:
+    temperature = temperature_of(default_model)
+    assert temperature is not None and temperature > 1.0  # trained to a low loss, it was over-confident
+    check = check_on_test_set(default_model.model, temperature, mnist)  # test images: never used to fit T
+    assert check.ece_after < check.ece_before and check.nll_after < check.nll_before
+    # predict() divides the logits by T: a digit's shown probability is the calibrated one.
+    drawing = preprocess_drawing(on_canvas(mnist.test_images[0].numpy(), 200, 40, 40))
+    logits = default_model.model(drawing.tensor).detach()
+    prediction = predict(default_model, drawing)
+    assert prediction.temperature == temperature
+    assert prediction.probabilities == pytest.approx(torch.softmax(logits / temperature, 1)[0].tolist(), abs=1e-6)
+
+
+def test_fit_temperature_finds_the_scale_of_over_confident_logits(default_model: LoadedModel, mnist: Dataset) -> None:
+    images, labels = validation_set(default_model.config, mnist)
+    logits = logits_of(default_model.model, images)
+    fitted = fit_temperature(logits, labels)
+    # The same logits made three times as sharp need a temperature three times as high.
+    assert fit_temperature(logits * 3, labels) == pytest.approx(3 * fitted, rel=1e-3)
+    probabilities = torch.softmax(logits, 1)
+    assert expected_calibration_error(probabilities, labels) >= 0
+    assert expected_calibration_error(torch.softmax(logits * 3, 1), labels) > expected_calibration_error(
+        torch.softmax(logits * 3 / fit_temperature(logits * 3, labels), 1), labels)
+
+
+@pytest.mark.parametrize("mark", ["dot"])
+def test_a_dot_gets_no_digit(default_model: LoadedModel, mark: str) -> None:
+    drawing = preprocess_for(default_model, hand_drawn.render(hand_drawn.DOT))
+    assert not drawing.empty and drawing.unreadable == TOO_SMALL
+
+
+@pytest.mark.parametrize("strokes", [hand_drawn.LETTER_A, hand_drawn.LETTER_K, hand_drawn.SCRIBBLE, hand_drawn.HASH],
+                         ids=["letter-A", "letter-K", "scribble", "hash"])
+def test_letters_and_scribbles_are_unlike_the_digits_it_learned(default_model: LoadedModel, strokes) -> None:
+    drawing = preprocess_for(default_model, hand_drawn.render(strokes))
+    assert drawing.unreadable is None  # a legible mark...
+    assert predict(default_model, drawing).unlike_training is True  # ...that is not a digit
+
+
+def test_a_finished_run_is_calibrated_and_checked(store: RunStore, data_root: Path) -> None:
+    """execute_run (the app's and the CLI's way to train) fits the temperature and the typicality check on the
+    run's validation split and stores them in its weights file, next to the optimizer state and config."""
+    config = QUICK.replace(val_size=1000)
+    run_id = store.create_run(config)
+    assert execute_run(store, run_id, config, device="cpu", data_root=data_root) is not None
+    loaded = store.load_model(run_id)
+    assert temperature_of(loaded) is not None and "validation images" in loaded.metadata["calibration"]
+    assert typicality_from_metadata(loaded.metadata) is not None
+    assert loaded.config == config  # the rest of the file is intact
+    prediction = predict(loaded, preprocess_for(loaded, hand_drawn.render(hand_drawn.LETTER_A)))
+    assert prediction.temperature == temperature_of(loaded) and prediction.unlike_training is not None
+
+
+def test_a_run_with_nothing_held_out_stays_uncalibrated(store: RunStore, mnist_run: int, mnist: Dataset) -> None:
+    loaded = store.load_model(mnist_run)  # QUICK: val_size 0
+    assert calibrate(loaded.model, loaded.config, mnist) is None
+    prediction = predict(loaded, preprocess_drawing(on_canvas(mnist.test_images[0].numpy(), 200, 40, 40)))
+    assert prediction.temperature is None and prediction.unlike_training is None
+
+
+def test_update_metadata_keeps_every_tensor(tmp_path: Path, default_model: LoadedModel) -> None:
+    path = tmp_path / "copy.safetensors"
+    path.write_bytes(DEFAULT_MODEL_PATH.read_bytes())
+    update_metadata(path, {"temperature": "1.5", "note": "x"})
+    copy = load_model(path)
+    assert copy.metadata["temperature"] == "1.5" and copy.metadata["config"] == default_model.metadata["config"]
+    for (name, a), (_, b) in zip(default_model.model.state_dict().items(), copy.model.state_dict().items()):
+        assert torch.equal(a, b), name

@@ -2,11 +2,23 @@
 
 from __future__ import annotations
 
+import hand_drawn
 import numpy as np
 import pytest
 import torch
 
-from mnist_core.preprocess import MNIST_MEAN, MNIST_STD, SIZE, Drawing, image_to_tensor, preprocess_drawing
+from mnist_core.preprocess import (
+    MAX_STROKE_PX,
+    MIN_STROKE_PX,
+    MNIST_MEAN,
+    MNIST_STD,
+    SIZE,
+    TOO_SMALL,
+    TOO_THIN,
+    Drawing,
+    image_to_tensor,
+    preprocess_drawing,
+)
 
 from conftest import CANVAS, on_canvas, raw_test_set
 
@@ -228,3 +240,49 @@ def test_bad_options_get_a_specific_message() -> None:
         preprocess_drawing(np.zeros((28, 28), np.uint8), layout="cifar")
     with pytest.raises(ValueError, match="std"):
         preprocess_drawing(np.zeros((28, 28), np.uint8), std=0.0)
+
+
+# -- marks too small or too thin to be a digit ------------------------------------------------------------
+
+
+def test_a_dot_drawn_with_the_pen_is_too_small_to_read() -> None:
+    """A tap with the default 22 px pen is not nothing (it is ink), but it is as wide as it is long: no digit."""
+    for pen in (hand_drawn.PEN, 50):
+        drawing = preprocess_drawing(hand_drawn.render(hand_drawn.DOT, pen))
+        assert not drawing.empty
+        assert drawing.unreadable == TOO_SMALL and drawing.stroke_px >= MAX_STROKE_PX
+
+
+def test_a_digit_far_too_small_for_the_pen_is_too_small_to_read() -> None:
+    # A "7" whose strokes span 13x18 px, written with the 22 px pen: one blob, the 7 is gone.
+    seven = [[(140 + (x - 140) * 0.1, 140 + (y - 140) * 0.1) for x, y in [(75, 60), (205, 60), (115, 235)]]]
+    assert preprocess_drawing(hand_drawn.render(seven)).unreadable == TOO_SMALL
+    readable = [[(140 + (x - 140) * 0.6, 140 + (y - 140) * 0.6) for x, y in [(75, 60), (205, 60), (115, 235)]]]
+    assert preprocess_drawing(hand_drawn.render(readable)).unreadable is None
+
+
+def test_hair_thin_strokes_are_too_thin_to_read() -> None:
+    drawing = preprocess_drawing(hand_drawn.render(hand_drawn.HAIRLINE_ONE, pen=5))
+    assert drawing.unreadable == TOO_THIN and drawing.stroke_px < MIN_STROKE_PX
+    assert preprocess_drawing(hand_drawn.render(hand_drawn.HAIRLINE_ONE)).unreadable is None  # default pen
+
+
+def test_genuine_digits_drawn_at_any_size_are_never_unreadable() -> None:
+    images = raw_test_set("MNIST")[0]
+    rng = np.random.default_rng(7)
+    widths = []
+    for index in rng.choice(len(images), size=500, replace=False):
+        size = int(rng.integers(84, CANVAS + 1))
+        top, left = (int(v) for v in rng.integers(0, CANVAS - size + 1, size=2))
+        drawing = preprocess_drawing(on_canvas(images[index], size, top, left))
+        assert drawing.unreadable is None, (index, size, drawing.stroke_px)
+        widths.append(drawing.stroke_px)
+    # MNIST's own strokes, scaled into the 20 px box, are 2-8 px wide: far from both limits.
+    assert MIN_STROKE_PX * 3 < min(widths) and max(widths) < MAX_STROKE_PX
+
+
+def test_fashion_items_are_solid_shapes_not_unreadable_marks() -> None:
+    coat = np.zeros((CANVAS, CANVAS), np.uint8)
+    coat[40:240, 60:220] = 255  # a filled shape, as wide as it is long
+    drawing = preprocess_drawing(coat, layout="fashion")
+    assert drawing.unreadable is None and not drawing.empty
