@@ -22,18 +22,32 @@ def scope_key(page: str) -> str:
 
 
 def current_scope(page: str, records: list[RunRecord], actor: Actor) -> str:
-    """The page's scope: as chosen, else "My runs" once the student has a run, else "Everyone's" (a new student
-    sees what the class did instead of an empty list)."""
-    mine = any(r.owner_id == actor.owner_id for r in records)
-    return st.session_state.setdefault(scope_key(page), MINE if mine else EVERYONE)
+    """The page's scope: as the student chose it (kept in the URL, so a reload keeps it), else "My runs" once they
+    have a run, else "Everyone's" (a new student sees what the class did instead of an empty list)."""
+    key, chosen = scope_key(page), scope_key(page) + "_chosen"
+    if chosen not in st.session_state:  # the session's first run of this page: a reloaded URL may hold a choice
+        from_url = st.query_params.get(key)
+        st.session_state[chosen] = from_url in SCOPE_LABELS
+        if from_url in SCOPE_LABELS:
+            st.session_state[key] = from_url
+    if not st.session_state[chosen]:
+        st.session_state[key] = MINE if any(r.owner_id == actor.owner_id for r in records) else EVERYONE
+    return st.session_state[key]
+
+
+def _chosen(page: str) -> None:
+    st.session_state[scope_key(page) + "_chosen"] = True
 
 
 def scope_picker(page: str, records: list[RunRecord], actor: Actor) -> str:
     """The "My runs / Everyone's" switch of a page (its own choice per page, kept in the session and the URL)."""
     current_scope(page, records, actor)
-    return st.segmented_control(_("Show"), list(SCOPE_LABELS), key=scope_key(page), persist_state="session",
-                                format_func=lambda s: _(SCOPE_LABELS[s]), label_visibility="collapsed",
-                                required=True)
+    scope = st.segmented_control(_("Show"), list(SCOPE_LABELS), key=scope_key(page), persist_state="session",
+                                 format_func=lambda s: _(SCOPE_LABELS[s]), label_visibility="collapsed",
+                                 required=True, on_change=_chosen, args=(page,))
+    if st.session_state[scope_key(page) + "_chosen"] and st.query_params.get(scope_key(page)) != scope:
+        st.query_params[scope_key(page)] = scope
+    return scope
 
 
 def visible(records: list[RunRecord], scope: str, actor: Actor) -> list[RunRecord]:
