@@ -239,3 +239,41 @@ def test_the_board_csv_opens_in_excel_with_korean_names() -> None:
     data = csv_bytes(pd.DataFrame({"학생": ["김민지"], "Test accuracy": [0.98]}))
     assert data.startswith(b"\xef\xbb\xbf")
     assert pd.read_csv(io.BytesIO(data), encoding="utf-8-sig")["학생"][0] == "김민지"
+
+
+def test_the_sidebar_lists_my_trainings_first_and_a_race_as_one_group(store: RunStore) -> None:
+    query, ann = student(ANN_TOKEN, "Ann")
+    _, ben = student(BEN_TOKEN, "Ben")
+    bens = store.create_run(QUICK, name="ben solo", owner=ben)  # queued: nothing trains them in this test
+    race = [store.create_run(QUICK.replace(optimizer=o), name=f"race · {o}", group_id="race-test", owner=ann)
+            for o in ("sgd", "adam")]
+    app = start_app("train", query)
+    captions = [c.value for c in app.sidebar.caption]
+    order = [next(i for i, c in enumerate(captions) if text in c)
+             for text in ("**Your trainings**", "Optimizer race of Ann: 2 runs", "race · sgd", "race · adam",
+                          "**Everyone else's**", "ben solo")]
+    assert order == sorted(order), captions
+    for run_id in (bens, *race):
+        store.set_status(run_id, "stopped")
+
+
+def test_the_new_texts_are_translated_into_korean(store: RunStore, two_students: dict[str, int]) -> None:
+    import ast
+
+    from app.i18n import translations
+
+    catalog = translations("ko")
+    sources = ["identity.py", "teacher.py", "run_scope.py", "share_link.py", "class_board.py"]
+    missing = []
+    for name in sources:
+        tree = ast.parse((Path(__file__).parent.parent / "app" / name).read_text())
+        for node in ast.walk(tree):
+            if (isinstance(node, ast.Call) and getattr(node.func, "id", None) in ("_", "N_") and node.args
+                    and isinstance(node.args[0], ast.Constant) and catalog.gettext(node.args[0].value) ==
+                    node.args[0].value):
+                missing.append((name, node.args[0].value))
+    assert missing == []
+    query, _ = student(BEN_TOKEN, "Ben")
+    app = start_app("compare", {**query, "lang": "ko"})
+    assert "우리 반 순위표" in [h.value for h in app.subheader]
+    assert "내 이름" == app.sidebar.text_input(key="identity_name_box").label
