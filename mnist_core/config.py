@@ -13,6 +13,10 @@ MODELS = ("mlp", "cnn")
 ACTIVATIONS = ("relu", "sigmoid", "tanh", "leaky_relu", "gelu")
 INITS = ("default", "xavier", "kaiming", "normal")
 OPTIMIZERS = ("sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam", "adamw")
+# A sensible starting learning rate for each optimizer (the usual defaults for MNIST-sized networks): plain SGD
+# needs a step about 100 times larger than Adam's, so one shared rate makes a race unfair to some of them.
+DEFAULT_LEARNING_RATES = {"sgd": 0.1, "momentum": 0.01, "nesterov": 0.01, "adagrad": 0.01, "rmsprop": 0.001,
+                          "adam": 0.001, "adamw": 0.001}
 TRAIN_SET_SIZE = 60_000  # both MNIST and Fashion-MNIST
 MAX_HIDDEN_LAYERS = 8
 MAX_UNITS = 4096

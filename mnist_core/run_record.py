@@ -35,6 +35,7 @@ class RunRecord:
     finished: float | None = None
     owner_id: str | None = None  # who started it (mnist_core.actors); None: before runs had owners
     owner_name: str | None = None
+    parent_id: int | None = None  # the run this one continues training (mnist_core.continuation)
 
     @property
     def is_active(self) -> bool:

@@ -21,6 +21,7 @@ from torch import nn
 from mnist_core import settings
 from mnist_core.actors import COMMAND_LINE, Actor, add_owner_columns, check_may_change_in
 from mnist_core.config import TrainConfig
+from mnist_core.continuation import add_continuation_columns, confidence_bytes, confidences_from_bytes
 from mnist_core.events import EpochMetrics, LossPoints, Progress
 from mnist_core.run_owner import process_alive, this_process
 from mnist_core.run_record import ACTIVE_STATUSES, STATUSES, RunRecord
@@ -140,6 +141,7 @@ class RunStore:
                     conn.execute(statement)
                 conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
             add_owner_columns(conn)  # an older database of the same schema gains them in place
+            add_continuation_columns(conn)
 
     def close(self) -> None:
         """Close this thread's connection (others close when their thread ends)."""
@@ -175,7 +177,7 @@ class RunStore:
     # -- writing -----------------------------------------------------------------------------------
     def create_run(
         self, config: TrainConfig, name: str | None = None, group_id: str | None = None, status: str = "queued",
-        owner: Actor = COMMAND_LINE,
+        owner: Actor = COMMAND_LINE, parent_id: int | None = None,
     ) -> int:
         """Insert a run run by this process, belonging to `owner`; a missing name becomes e.g. "#12 mlp-3 · adam"."""
         _check_status(status)
@@ -185,9 +187,9 @@ class RunStore:
             now = time.time()
             cur = conn.execute(
                 "INSERT INTO runs (name, created, config, status, group_id, started, owner_pid, owner_host, "
-                "owner_start, owner_id, owner_name) VALUES ('', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "owner_start, owner_id, owner_name, parent_id) VALUES ('', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (now, config.to_json(), status, group_id, now if status == "running" else None, *self._owner(),
-                 owner.owner_id, owner.name),
+                 owner.owner_id, owner.name, parent_id),
             )
             run_id = int(cur.lastrowid)
             conn.execute("UPDATE runs SET name = ? WHERE id = ?", (name or default_run_name(run_id, config), run_id))
@@ -229,7 +231,8 @@ class RunStore:
         """Store a finished (completed or stopped) run: weights, predictions, test metrics and, in the same
         transaction, every loss and epoch of the result (streamed events may have been throttled)."""
         _check_status(result.status)
-        path = self.save_weights(run_id, result.model, self.get(run_id).config, result.mean, result.std)
+        path = self.save_weights(run_id, result.model, self.get(run_id).config, result.mean, result.std,
+                                 optimizer_state=result.optimizer_state)
         predictions = np.asarray(result.test_predictions.cpu(), dtype=np.uint8).tobytes()
         try:
             with self._write() as conn:
@@ -239,9 +242,9 @@ class RunStore:
                     _insert_epoch(conn, run_id, metrics)
                 conn.execute(
                     "UPDATE runs SET status = ?, error = NULL, device = ?, duration_s = ?, test_loss = ?, "
-                    "test_accuracy = ?, test_predictions = ?, finished = ? WHERE id = ?",
+                    "test_accuracy = ?, test_predictions = ?, test_confidences = ?, finished = ? WHERE id = ?",
                     (result.status, str(result.device), result.seconds, result.test_loss, result.test_accuracy,
-                     predictions, time.time(), run_id),
+                     predictions, confidence_bytes(result.test_confidences), time.time(), run_id),
                 )
         except RunNotFound:
             path.unlink(missing_ok=True)  # deleted while training: leave no orphan file behind
@@ -278,11 +281,13 @@ class RunStore:
     def weights_path(self, run_id: int) -> Path:
         return self.root / "weights" / f"{int(run_id)}.safetensors"
 
-    def save_weights(self, run_id: int, model: nn.Module, config: TrainConfig, mean: float, std: float) -> Path:
+    def save_weights(self, run_id: int, model: nn.Module, config: TrainConfig, mean: float, std: float,
+                     optimizer_state: dict | None = None) -> Path:
         record = self.get(run_id)
         path = self.weights_path(run_id)
         path.parent.mkdir(parents=True, exist_ok=True)
-        save_model(path, model, config, mean, std, metadata={"run_id": str(run_id), "name": record.name})
+        save_model(path, model, config, mean, std, metadata={"run_id": str(run_id), "name": record.name},
+                   optimizer_state=optimizer_state)
         return path
 
     def has_weights(self, run_id: int) -> bool:
@@ -347,6 +352,13 @@ class RunStore:
         if row is None:
             raise RunNotFound(run_id)
         return None if row[0] is None else torch.from_numpy(np.frombuffer(row[0], dtype=np.uint8).astype(np.int64))
+
+    def test_confidences(self, run_id: int) -> np.ndarray | None:
+        """Each test prediction's softmax probability (float32 [10000], to 1/255), None when not stored."""
+        row = self._connection().execute("SELECT test_confidences FROM runs WHERE id = ?", (run_id,)).fetchone()
+        if row is None:
+            raise RunNotFound(run_id)
+        return confidences_from_bytes(row[0])
 
     # -- helpers -----------------------------------------------------------------------------------
     def _update(self, run_id: int, assignments: str, params: tuple[Any, ...]) -> None:

@@ -41,6 +41,20 @@ class TrainResult:
     samples_per_s: float
     mean: float  # the normalisation the model expects
     std: float
+    test_confidences: torch.Tensor | None = None  # float32 [10000]: the softmax probability of each prediction
+    optimizer_state: dict | None = None  # optimizer.state_dict() on the CPU, so a later run can continue this one
+
+
+@dataclass(frozen=True)
+class ResumeFrom:
+    """Where a continued run picks up its parent: the parent's weights and optimizer state, and how far it got,
+    so the new run's iterations, epochs and clock continue the parent's curves instead of starting at zero."""
+
+    model_state: dict[str, torch.Tensor]
+    optimizer_state: dict | None  # None for a parent saved before optimizer state was kept: a fresh optimizer
+    iteration: int  # iterations the parent trained
+    epoch: int  # epochs the parent completed
+    seconds: float  # the parent's clock when it ended
 
 
 def pick_device(preference: str | None = None) -> torch.device:
@@ -85,17 +99,27 @@ def make_optimizer(config: TrainConfig, params, device: torch.device) -> torch.o
 @torch.inference_mode()
 def evaluate(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, batch_size: int = 2000) -> tuple[float, float, torch.Tensor]:
     """Mean cross-entropy, accuracy and predicted classes of already-normalised images, in eval mode."""
+    loss, accuracy, predicted, _ = evaluate_with_confidence(model, images, labels, batch_size)
+    return loss, accuracy, predicted
+
+
+@torch.inference_mode()
+def evaluate_with_confidence(model: nn.Module, images: torch.Tensor, labels: torch.Tensor,
+                             batch_size: int = 2000) -> tuple[float, float, torch.Tensor, torch.Tensor]:
+    """`evaluate` plus each prediction's softmax probability (float32, on the CPU), for the misclassified gallery."""
     was_training = model.training
     model.eval()
-    total_loss, predictions = 0.0, []
+    total_loss, predictions, confidences = 0.0, [], []
     for start in range(0, len(images), batch_size):
         logits = model(images[start : start + batch_size])
         total_loss += float(F.cross_entropy(logits, labels[start : start + batch_size], reduction="sum"))
-        predictions.append(logits.argmax(1))
+        best, predicted = torch.softmax(logits.float(), 1).max(1)
+        predictions.append(predicted)
+        confidences.append(best)
     model.train(was_training)
     predicted = torch.cat(predictions)
     accuracy = float((predicted == labels).float().mean())
-    return total_loss / len(images), accuracy, predicted.cpu()
+    return total_loss / len(images), accuracy, predicted.cpu(), torch.cat(confidences).cpu()
 
 
 class _LossReporter:
@@ -131,8 +155,12 @@ def train(
     device: torch.device | str | None = None,
     on_event: Callable[[TrainEvent], None] | None = None,
     stop: threading.Event | None = None,
+    resume: ResumeFrom | None = None,
 ) -> TrainResult:
-    """Train one network as configured; stoppable between any two iterations via `stop`."""
+    """Train one network as configured; stoppable between any two iterations via `stop`.
+
+    With `resume`, the network starts from a parent run's weights and optimizer state and trains the epochs from
+    `resume.epoch + 1` to `config.epochs`; iterations, epochs and seconds continue the parent's numbering."""
     config = config.validated()
     data = data or load_dataset(config.dataset)
     device = torch.device(device) if device is not None else pick_device()
@@ -148,20 +176,32 @@ def train(
     y_test = data.test_labels.to(device)
     del images
 
-    model = build_model(config).to(device)
+    model = build_model(config)
+    if resume is not None:
+        model.load_state_dict(resume.model_state)
+    model = model.to(device)
     optimizer = make_optimizer(config, model.parameters(), device)
+    if resume is not None and resume.optimizer_state is not None:
+        optimizer.load_state_dict(resume.optimizer_state)  # moves the state onto the parameters' device
+    first_epoch = resume.epoch + 1 if resume else 1
     shuffle_gen = torch.Generator().manual_seed(config.seed)
+    if config.shuffle:  # skip the batch orders the parent's epochs used: continuing = having trained on
+        for _ in range(first_epoch - 1):
+            torch.randperm(len(train_idx), generator=shuffle_gen)
     for module in model.modules():
         if isinstance(module, SeededDropout):
             module.generator = torch.Generator(device=device).manual_seed(config.seed + 1)
 
     n, batch = len(x_train), config.batch_size
-    per_epoch, total = config.iterations_per_epoch, config.total_iterations
+    per_epoch = config.iterations_per_epoch
+    start_iteration, clock = (resume.iteration, resume.seconds) if resume else (0, 0.0)
+    total = start_iteration + per_epoch * (config.epochs - first_epoch + 1)
     reporter = _LossReporter(total, emit)
+    reporter.next_iteration = start_iteration + 1
     epochs: list[EpochMetrics] = []
-    iteration, samples_seen, train_seconds, stopped = 0, 0, 0.0, False
+    iteration, samples_seen, train_seconds, stopped = start_iteration, 0, 0.0, False
 
-    for epoch in range(1, config.epochs + 1):
+    for epoch in range(first_epoch, config.epochs + 1):
         model.train()
         order = (torch.randperm(n, generator=shuffle_gen) if config.shuffle else torch.arange(n)).to(device)
         batch_losses = torch.empty(per_epoch, device=device)
@@ -184,7 +224,7 @@ def train(
                 reporter.add(batch_losses[reported:done].tolist())
                 reported, last_flush = done, now
                 rate = samples_seen / (train_seconds + now - epoch_start)
-                emit(_progress(config, iteration, epoch, samples_seen, rate, now - started))
+                emit(_progress(config, iteration, total, epoch, samples_seen, rate, clock + now - started))
                 if stop.is_set():
                     stopped = True
                     break
@@ -203,16 +243,16 @@ def train(
             train_accuracy=float(correct) / seen_this_epoch,
             val_loss=val_loss,
             val_accuracy=val_acc,
-            seconds=time.perf_counter() - started,
+            seconds=clock + time.perf_counter() - started,
         )
         epochs.append(metrics)
         emit(metrics)
-        emit(_progress(config, iteration, min(epoch + 1, config.epochs), samples_seen,
-                       samples_seen / max(train_seconds, 1e-9), time.perf_counter() - started))
+        emit(_progress(config, iteration, total, min(epoch + 1, config.epochs), samples_seen,
+                       samples_seen / max(train_seconds, 1e-9), clock + time.perf_counter() - started))
         if stopped:  # on the epoch's last iteration: the epoch counts, the rest is not trained
             break
 
-    test_loss, test_acc, test_pred = evaluate(model, x_test, y_test)
+    test_loss, test_acc, test_pred, test_confidence = evaluate_with_confidence(model, x_test, y_test)
     return TrainResult(
         status="stopped" if stopped else "completed",
         model=model.cpu().eval(),
@@ -226,14 +266,24 @@ def train(
         samples_per_s=samples_seen / max(train_seconds, 1e-9),
         mean=data.mean,
         std=data.std,
+        test_confidences=test_confidence,
+        optimizer_state=_to_cpu(optimizer.state_dict()),
     )
 
 
-def _progress(config: TrainConfig, iteration: int, epoch: int, samples: int, rate: float, elapsed: float) -> Progress:
-    remaining_samples = (config.total_iterations - iteration) * config.batch_size
+def _to_cpu(state: dict) -> dict:
+    """An optimizer state_dict with its tensors copied to the CPU (the model goes back to the CPU as well)."""
+    return {"state": {i: {k: v.detach().cpu().clone() if torch.is_tensor(v) else v for k, v in s.items()}
+                      for i, s in state["state"].items()},
+            "param_groups": [dict(g) for g in state["param_groups"]]}
+
+
+def _progress(config: TrainConfig, iteration: int, total: int, epoch: int, samples: int, rate: float,
+              elapsed: float) -> Progress:
+    remaining_samples = (total - iteration) * config.batch_size
     return Progress(
         iteration=iteration,
-        total_iterations=config.total_iterations,
+        total_iterations=total,
         epoch=epoch,
         samples_seen=samples,
         samples_per_s=rate,

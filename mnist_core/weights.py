@@ -7,6 +7,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+import torch
 from safetensors import SafetensorError
 from safetensors.torch import load, save_file
 from torch import nn
@@ -42,15 +43,56 @@ class LoadedModel:
 
 
 def save_model(path: Path, model: nn.Module, config: TrainConfig, mean: float, std: float,
-               metadata: dict[str, str] | None = None) -> None:
-    """Write atomically (temp file + rename), so a crash never leaves half a weights file under the real name."""
+               metadata: dict[str, str] | None = None, optimizer_state: dict | None = None) -> None:
+    """Write atomically (temp file + rename), so a crash never leaves half a weights file under the real name.
+    With `optimizer_state` (an optimizer's state_dict) a later run can continue training from this file."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     meta = {**(metadata or {}), "config": config.to_json(), "mean": repr(mean), "std": repr(std)}
     tensors = {name: t.detach().cpu().contiguous() for name, t in model.state_dict().items()}
+    if optimizer_state is not None:
+        optimizer_tensors, meta[OPTIMIZER_GROUPS_KEY] = _flatten_optimizer(optimizer_state)
+        tensors.update(optimizer_tensors)
     tmp = path.with_name(path.name + ".part")
     save_file(tensors, str(tmp), metadata=meta)
     os.replace(tmp, path)
+
+
+# The optimizer's state sits in the same file as plain tensors named "optimizer.<parameter>.<name>" (Adam's
+# moments, SGD's momentum, the step counts) and its hyperparameter groups as JSON metadata: nothing is pickled.
+OPTIMIZER_PREFIX = "optimizer."
+OPTIMIZER_GROUPS_KEY = "optimizer_param_groups"
+
+
+def _flatten_optimizer(state: dict) -> tuple[dict[str, torch.Tensor], str]:
+    tensors = {}
+    for index, values in state["state"].items():
+        for name, value in values.items():
+            if torch.is_tensor(value):  # SGD without momentum keeps None: nothing to restore
+                tensors[f"{OPTIMIZER_PREFIX}{int(index)}.{name}"] = value.detach().cpu().contiguous()
+    return tensors, json.dumps(state["param_groups"])
+
+
+def load_optimizer_state(path: Path) -> dict | None:
+    """The optimizer state_dict saved with a weights file, or None when the file has none (saved without it)."""
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+        tensors, meta = load(raw), _metadata(raw)
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise WeightsError(f"{path} is not a readable safetensors weights file ({exc})") from None
+    if OPTIMIZER_GROUPS_KEY not in meta:
+        return None
+    state: dict[int, dict[str, torch.Tensor]] = {}
+    for name, tensor in tensors.items():
+        if name.startswith(OPTIMIZER_PREFIX):
+            index, key = name[len(OPTIMIZER_PREFIX):].split(".", 1)
+            state.setdefault(int(index), {})[key] = tensor
+    try:
+        groups = json.loads(meta[OPTIMIZER_GROUPS_KEY])
+    except json.JSONDecodeError as exc:
+        raise WeightsError(f"{path} has damaged optimizer metadata ({exc.msg})") from None
+    return {"state": state, "param_groups": groups}
 
 
 def _metadata(raw: bytes) -> dict[str, str]:
@@ -93,6 +135,7 @@ def load_model(path: Path, label: str | None = None, run_id: int | None = None) 
         raise WeightsError(f"{path} has no valid training config in its metadata ({exc})") from None
     model = build_model(config)
     expected = {name: tuple(t.shape) for name, t in model.state_dict().items()}
+    tensors = {name: t for name, t in tensors.items() if not name.startswith(OPTIMIZER_PREFIX)}
     found = {name: tuple(t.shape) for name, t in tensors.items()}
     if expected != found:
         wrong = sorted(set(expected.items()) ^ set(found.items()))[:3]

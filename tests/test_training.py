@@ -14,7 +14,8 @@ from mnist_core import training
 from mnist_core.config import INITS, OPTIMIZERS, ConfigError, TrainConfig
 from mnist_core.data import normalize, split_indices
 from mnist_core.models import build_model
-from mnist_core.training import EpochMetrics, LossPoints, Progress, TrainResult, pick_device, train
+from mnist_core.training import EpochMetrics, LossPoints, Progress, ResumeFrom, TrainResult, pick_device, train
+from mnist_core.weights import load_model, load_optimizer_state, save_model
 
 TINY = TrainConfig(hidden=(32,), train_limit=1000, epochs=1, batch_size=50, val_size=0)
 
@@ -351,3 +352,65 @@ def test_training_on_cuda_learns(mnist):
     assert result.device.startswith("cuda") and result.status == "completed"
     assert next(result.model.parameters()).device.type == "cpu"
     assert result.test_accuracy >= 0.90 and len(result.losses.losses) == 100
+
+
+# -- continuing a run ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("optimizer", ["adam", "momentum", "sgd"])
+def test_continuing_from_weights_and_optimizer_state_equals_training_straight_on(mnist, tmp_path, optimizer):
+    # 2 epochs, saved to a weights file with the optimizer state, then 1 more epoch from that file, must be the
+    # run of 3 epochs: same weights, same losses (numbered on from the parent's), same epochs, same clock order.
+    config = TINY.replace(epochs=3, optimizer=optimizer, lr=0.01 if optimizer != "adam" else 1e-3, val_size=500)
+    straight, _ = run(config, mnist)
+    parent, _ = run(config.replace(epochs=2), mnist)
+    path = tmp_path / "parent.safetensors"
+    save_model(path, parent.model, config.replace(epochs=2), parent.mean, parent.std,
+               optimizer_state=parent.optimizer_state)
+    resume = ResumeFrom(model_state=load_model(path).model.state_dict(), optimizer_state=load_optimizer_state(path),
+                        iteration=parent.losses.iterations[-1], epoch=2, seconds=parent.epochs[-1].seconds)
+    child, events = run(config, mnist, resume=resume)
+    assert same_weights(child.model, straight.model) or all(
+        torch.allclose(a, b, atol=1e-6) for a, b in zip(child.model.state_dict().values(),
+                                                        straight.model.state_dict().values()))
+    assert child.losses.iterations == straight.losses.iterations[-20:] == list(range(41, 61))
+    assert child.losses.losses == pytest.approx(straight.losses.losses[-20:], rel=1e-5)
+    assert [e.epoch for e in child.epochs] == [3]
+    assert child.epochs[0].seconds > parent.epochs[-1].seconds  # the clock goes on from the parent's
+    progress = [e for e in events if isinstance(e, Progress)]
+    assert progress[-1].iteration == progress[-1].total_iterations == 60
+    assert child.test_accuracy == pytest.approx(straight.test_accuracy)
+
+
+def test_without_optimizer_state_continuing_differs(mnist, tmp_path):
+    # The optimizer state matters: Adam restarted from scratch (step 0, no moments) takes other steps.
+    config = TINY.replace(epochs=2)
+    straight, _ = run(config, mnist)
+    parent, _ = run(config.replace(epochs=1), mnist)
+    resume = ResumeFrom(parent.model.state_dict(), None, iteration=20, epoch=1, seconds=1.0)
+    child, _ = run(config, mnist, resume=resume)
+    assert not same_weights(child.model, straight.model)
+
+
+def test_optimizer_state_is_stored_as_tensors_never_pickled(mnist, tmp_path):
+    result, _ = run(TINY, mnist)
+    path = tmp_path / "w.safetensors"
+    save_model(path, result.model, TINY, result.mean, result.std, optimizer_state=result.optimizer_state)
+    raw = path.read_bytes()
+    assert b"pickle" not in raw and not raw.startswith(b"\x80")  # a safetensors header, not a pickle
+    restored = load_optimizer_state(path)
+    assert restored["param_groups"][0]["lr"] == TINY.lr
+    saved = result.optimizer_state["state"]
+    assert restored["state"].keys() == saved.keys()
+    assert all(torch.equal(restored["state"][i]["exp_avg"], saved[i]["exp_avg"]) for i in saved)
+    assert load_model(path).config == TINY  # the weights still load with the optimizer state beside them
+    save_model(path, result.model, TINY, result.mean, result.std)
+    assert load_optimizer_state(path) is None
+
+
+def test_test_confidences_are_the_softmax_of_each_prediction(short_run, mnist):
+    _, result, _ = short_run
+    with torch.no_grad():
+        probabilities = torch.softmax(result.model(normalize(mnist.test_images[:300], result.mean, result.std)), 1)
+    assert result.test_confidences.shape == (10_000,)
+    assert torch.allclose(result.test_confidences[:300], probabilities.max(1).values, atol=1e-5)
