@@ -2,7 +2,9 @@
 
 On the first visit the app draws a random token (192 bits from `secrets`) and writes it into the URL as `?me=`; the
 name goes in `?who=`. A reload, a bookmark or a server restart keeps both, since they travel with the address, not
-the server's memory. The token is never shown and never part of a link the app offers to share (share links are
+the server's memory. The token is also kept in a cookie, so a link without it (the teacher's shared settings, a
+typed address) still opens as the same student; the URL wins when both are there, and "I am someone else" on a
+shared computer starts a new identity. The token is never shown and never part of a link the app offers to share (share links are
 built from their own parameters only). Runs record `owner_id`, a hash of the token: a run list or a CSV export
 can show it without letting anyone act as that student. Asking for a name never blocks: until the student types
 one they are "Student 4821", the number taken from their owner id so it stays the same across reloads.
@@ -26,16 +28,36 @@ TOKEN_BYTES = 24  # 192 bits: not guessable, and 32 URL-safe characters
 MAX_NAME_LENGTH = 40
 _TOKEN_PATTERN = re.compile(r"[A-Za-z0-9_-]{32,64}")
 _TOKEN_KEY, _NAME_KEY = "identity_token", "identity_name"
+COOKIE = "mnist_playground_me"
+COOKIE_MAX_AGE_S = 365 * 24 * 3600
 
 
 def token() -> str:
     """This browser's secret token: kept in the session, else read from the URL, else a new random one."""
     value = st.session_state.get(_TOKEN_KEY)
     if value is None:
-        from_url = st.query_params.get(TOKEN_PARAM, "")
-        value = from_url if _TOKEN_PATTERN.fullmatch(from_url) else secrets.token_urlsafe(TOKEN_BYTES)
+        candidates = (st.query_params.get(TOKEN_PARAM), st.context.cookies.get(COOKIE))
+        valid = [c for c in candidates if isinstance(c, str) and _TOKEN_PATTERN.fullmatch(c)]
+        value = valid[0] if valid else secrets.token_urlsafe(TOKEN_BYTES)
         st.session_state[_TOKEN_KEY] = value
     return value
+
+
+def keep_in_cookie() -> None:
+    """Once per session, store the token in a first-party cookie (JavaScript: Streamlit cannot set cookies)."""
+    if st.session_state.get("identity_cookie_written") == token():
+        return
+    st.session_state["identity_cookie_written"] = token()
+    # The token matches _TOKEN_PATTERN (URL-safe characters only), so it cannot break out of the string.
+    st.html(f"<script>document.cookie = '{COOKIE}={token()}; path=/; max-age={COOKIE_MAX_AGE_S}; SameSite=Strict';"
+            "</script>", unsafe_allow_javascript=True)
+
+
+def _start_over() -> None:
+    """A new identity on this browser (a shared school computer): a fresh token, no name."""
+    st.session_state[_TOKEN_KEY] = secrets.token_urlsafe(TOKEN_BYTES)
+    st.session_state[_NAME_KEY] = ""
+    st.session_state["identity_name_box"] = ""
 
 
 def owner_id_of(secret: str) -> str:
@@ -96,3 +118,7 @@ def name_box() -> None:
     if not name:
         st.sidebar.caption(_("Type your name so your teacher can find your runs. Until then you are {name}.",
                              name=default_name(owner_id_of(token()))))
+    st.sidebar.button(_("I am someone else"), on_click=_start_over, key="identity_start_over", type="tertiary",
+                      help=_("On a shared computer: start as a new student, with no runs and no name."))
+    with st.sidebar:
+        keep_in_cookie()

@@ -103,8 +103,8 @@ def sidebar_panel(actor: Actor) -> None:
     """The sidebar's "Teacher" box: the key form, then (unlocked) the class rules. Nothing without the variable."""
     if not enabled():
         return
-    with st.sidebar.expander(_("Teacher"), icon=":material/school:", expanded=unlocked()):
-        message = st.session_state.pop("teacher_message", None)
+    message = st.session_state.pop("teacher_message", None)
+    with st.sidebar.expander(_("Teacher"), icon=":material/school:", expanded=unlocked() or bool(message)):
         if message:
             st.info(message)
         if not unlocked():

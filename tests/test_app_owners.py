@@ -277,3 +277,14 @@ def test_the_new_texts_are_translated_into_korean(store: RunStore, two_students:
     app = start_app("compare", {**query, "lang": "ko"})
     assert "우리 반 순위표" in [h.value for h in app.subheader]
     assert "내 이름" == app.sidebar.text_input(key="identity_name_box").label
+
+
+def test_someone_else_on_a_shared_computer_starts_a_new_identity(store: RunStore, data_root: Path) -> None:
+    query, ann = student(ANN_TOKEN, "Ann")
+    train_run(store, data_root, name="ann run", owner=ann)
+    app = start_app("train", query)
+    assert app.session_state["train_scope"] == "mine"
+    app.sidebar.button(key="identity_start_over").click().run()
+    assert app.query_params["me"] != ANN_TOKEN and "who" not in app.query_params
+    assert app.sidebar.text_input(key="identity_name_box").value == ""
+    assert store.get(1).owner_name == "Ann"  # Ann's runs stay Ann's

@@ -93,10 +93,14 @@ def test_students_own_their_runs_and_the_teacher_may_delete_any(new_page, app_se
     a.get_by_text("Share these settings").click()
     link = main(a).locator('[data-testid="stCode"]').filter(has_text="/train?").inner_text().strip()
     assert "me=" not in link and "who=" not in link and "hidden=32" in link
+    open_page(b, "/draw?lang=en", "Draw a digit")  # B has been here before: B's identity, kept in a cookie too
+    b_token = token_of(b)
     open_page(b, link.removeprefix(app_server.url) + "&lang=en", "Train a network")
     expect(b.get_by_label("Hidden layers", exact=True)).to_have_value("32")
     expect(b.get_by_label("Epochs", exact=True)).to_have_value("1")
-    assert token_of(b) != token_of(a)  # B is B: the link carried no identity
+    # B is still B: the link carried no identity, B's browser remembered B's.
+    wait_until(lambda: "me=" in b.url, 30, "the app did not put B's token in the URL")
+    assert token_of(b) == b_token != token_of(a)
     screenshot(b, "owners", "B-shared-link", show=heading(b, "Train a network"))
     assert [r.name for r in store.list_runs()] == ["A's run"]  # the link started nothing
 
