@@ -6,12 +6,15 @@ No Streamlit here, so every figure can be built (and tested) from plain data. On
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import plotly.graph_objects as go
+
+from mnist_core.live import ExponentialAverage, smoothing_window
 
 # Tableau 10: distinct on a white background and for the common colour-vision deficiencies.
 PALETTE = (
@@ -24,8 +27,8 @@ LOSS_AXIS = "cross-entropy loss (nats)"
 ACCURACY_AXIS = "accuracy (%)"
 CHART_HEIGHT = 340
 # Points drawn per curve. A 15-epoch run has 8,250 iterations; sending all of them every second while it trains
-# costs the training process and the browser far more than the extra detail is worth on a laptop screen.
-MAX_POINTS = 1500
+# costs the server and the browser far more than the extra detail is worth on a laptop screen.
+MAX_POINTS = 1000
 COMPARE_HEIGHT = 380
 
 
@@ -48,26 +51,31 @@ def _layout(fig: go.Figure, title: str, x_title: str, y_title: str, height: int 
     return fig
 
 
-def smoothing_window(points: int) -> int:
-    """A window that shows the trend of a few dozen iterations or of thousands alike: about 1/25 of the curve."""
-    return max(1, min(200, points // 25))
-
-
 def smooth(values: Sequence[float], window: int) -> list[float]:
     """Trailing exponential moving average (debiased, as TensorBoard does), skipping NaN/inf so one
     diverged iteration does not blank the rest of the curve; a non-finite value is drawn as a gap."""
-    if window <= 1:
-        return [float(v) for v in values]
-    alpha = 2.0 / (window + 1.0)
-    average, weight, out = 0.0, 0.0, []
-    for value in values:
-        if not math.isfinite(value):
-            out.append(float("nan"))
+    return ExponentialAverage(window).extend(values)
+
+
+def decimate(x: Sequence[float], y: Sequence[float], max_points: int = MAX_POINTS) -> tuple[list[float], list[float]]:
+    """At most about `max_points` points of a noisy curve: the lowest and the highest point of each of
+    max_points / 2 buckets, in order, so a spike (a diverging step) stays visible however long the run."""
+    if len(x) <= max_points:
+        return list(x), list(y)
+    xs, ys = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    buckets = max(1, max_points // 2)
+    edges = np.linspace(0, len(xs), buckets + 1).astype(int)
+    keep = []
+    for start, end in itertools.pairwise(edges):
+        part = ys[start:end]
+        finite = np.isfinite(part)
+        if not finite.any():
+            keep.append(start)  # a bucket of NaN only: one NaN point, drawn as a gap
             continue
-        average = (1 - alpha) * average + alpha * value
-        weight = (1 - alpha) * weight + alpha
-        out.append(average / weight)
-    return out
+        low = start + int(np.argmin(np.where(finite, part, np.inf)))
+        high = start + int(np.argmax(np.where(finite, part, -np.inf)))
+        keep += sorted({low, high})
+    return xs[keep].tolist(), ys[keep].tolist()
 
 
 def thin(x: Sequence[float], y: Sequence[float], max_points: int = MAX_POINTS) -> tuple[list[float], list[float]]:
@@ -87,17 +95,21 @@ def _finite_or_none(values: Sequence[float]) -> list[float | None]:
 
 
 def loss_figure(iterations: Sequence[int], losses: Sequence[float], run_id: int | None,
-                window: int | None = None, title: str = "Training loss per iteration") -> go.Figure:
-    """Raw per-iteration loss (faint) and its smoothed trend (solid), in the run's colour."""
+                window: int | None = None, title: str = "Training loss per iteration",
+                smoothed: Sequence[float] | None = None) -> go.Figure:
+    """Raw per-iteration loss (faint; each bucket's lowest and highest point when there are many) and its
+    smoothed trend from all points (solid), in the run's colour. `smoothed`: that trend already computed (a live
+    view extends it as points arrive) with `window`. The user's zoom survives refreshes (uirevision)."""
     color = run_color(run_id)
     window = smoothing_window(len(losses)) if window is None else window
     fig = go.Figure()
-    x, raw = thin(iterations, losses)
+    x, raw = decimate(iterations, losses)
     fig.add_scatter(x=x, y=_finite_or_none(raw), mode="lines", name="raw", line={"color": color, "width": 1},
                     opacity=0.35)
-    x, trend = thin(iterations, smooth(losses, window))
+    x, trend = thin(iterations, smooth(losses, window) if smoothed is None else smoothed)
     fig.add_scatter(x=x, y=_finite_or_none(trend), mode="lines",
                     name=f"smoothed ({window} it.)" if window > 1 else "smoothed", line={"color": color, "width": 2.5})
+    fig.update_layout(uirevision=f"loss-{run_id}")
     return _layout(fig, title, "iteration (mini-batch updates)", LOSS_AXIS)
 
 
@@ -117,6 +129,7 @@ def epoch_figure(epochs: Sequence[int], train: Sequence[float], validation: Sequ
                         marker={"symbol": "diamond"})
     fig.update_xaxes(dtick=1 if len(epochs) <= 20 else None)
     title = "Accuracy per epoch" if metric == "accuracy" else "Loss per epoch"
+    fig.update_layout(uirevision=f"{metric}-{run_id}")  # a refresh with a new epoch keeps the user's zoom
     return _layout(fig, title, "epoch", ACCURACY_AXIS if metric == "accuracy" else LOSS_AXIS)
 
 
@@ -206,6 +219,7 @@ def compare_loss_figure(series: Sequence[RunSeries], x_title: str, window: int |
         x, y = thin(s.x, smooth(s.y, w))
         fig.add_scatter(x=x, y=_finite_or_none(y), mode="lines", name=s.name,
                         line={"color": run_color(s.run_id), "width": 2.5})
+    fig.update_layout(uirevision=f"compare-loss-{x_title}")  # a live race's refresh keeps the user's zoom
     return _legend_below(_layout(fig, title, x_title, LOSS_AXIS), len(series))
 
 
@@ -218,5 +232,6 @@ def compare_epoch_figure(series: Sequence[RunSeries], metric: str, title: str | 
                         line={"color": run_color(s.run_id), "width": 2.5})
     fig.update_xaxes(dtick=1 if max((len(s.x) for s in series), default=0) <= 20 else None)
     default_title = "Validation accuracy per epoch" if metric == "accuracy" else "Validation loss per epoch"
+    fig.update_layout(uirevision=f"compare-{metric}")
     fig = _layout(fig, title or default_title, "epoch", ACCURACY_AXIS if metric == "accuracy" else LOSS_AXIS)
     return _legend_below(fig, len(series))

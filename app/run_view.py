@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from app import charts, resources
+from app import charts, live_charts, resources
 from app.run_views import (
     architecture,
     dataset_title,
@@ -100,7 +100,7 @@ def live_run(run_id: int) -> None:
         bar.progress(progress_fraction(record), text=progress_line(record))
         with button:
             stop_button(record)
-    training_charts(record)
+    live_charts.show(record)  # reads only what is new; figures rebuilt only when their data changed
 
 
 def finished_run(record: RunRecord) -> None:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import time
+
 import streamlit as st
 
 from app import resources
 from app.run_views import progress_fraction
 from mnist_core.data import dataset_status
-from mnist_core.run_record import ACTIVE_STATUSES
+from mnist_core.run_record import ACTIVE_STATUSES, RunRecord
 from mnist_core.training import pick_device
 
 SIDEBAR_REFRESH_S = 2.0
@@ -39,9 +41,7 @@ def trainings() -> None:
     # Everything goes into one st.empty(): a refresh with fewer rows then replaces the old rows instead of
     # leaving finished runs' bars behind until the next full rerun.
     with st.empty().container():
-        store = resources.store()
-        store.recover_interrupted()  # e.g. a CLI training whose process died while the app was running
-        active = store.list_runs(statuses=ACTIVE_STATUSES)
+        active = active_runs()
         if not active:
             st.caption("Nothing training right now.")
             return
@@ -54,6 +54,25 @@ def trainings() -> None:
                 position = manager.queue_position(record.id)
                 where = f"position {position} in the queue" if position else "starting"
                 st.caption(f":material/hourglass_empty: {record.name}: queued, {where}")
+
+
+RECOVERY_INTERVAL_S = 10.0  # how often the server looks for runs whose process died (a killed CLI training)
+_last_recovery = [0.0]  # per server process, not per tab: one look serves every student
+
+
+def active_runs() -> list[RunRecord]:
+    """The queued and running runs, read again only when one small query says something changed since this tab's
+    last refresh (an idle sidebar does no other work)."""
+    store = resources.store()
+    if time.monotonic() - _last_recovery[0] >= RECOVERY_INTERVAL_S:
+        _last_recovery[0] = time.monotonic()
+        store.recover_interrupted()  # e.g. a CLI training whose process died while the app was running
+    activity = (store.db_path, store.activity())
+    cached = st.session_state.get("sidebar_active_runs")
+    if cached is None or cached[0] != activity:
+        cached = st.session_state["sidebar_active_runs"] = (
+            activity, store.list_runs(statuses=ACTIVE_STATUSES) if activity[1] else [])
+    return cached[1]
 
 
 def show() -> None:

@@ -18,26 +18,33 @@ import time
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from mnist_core import settings
-from mnist_core.config import TrainConfig
-from mnist_core.data import DatasetUnavailable, load_dataset
-from mnist_core.training import flush_denormals, pick_device, train
+from mnist_core.config import TrainConfig, preset_config
+from mnist_core.data import DatasetUnavailable, load_dataset, normalize
+from mnist_core.models import build_model
+from mnist_core.training import flush_denormals, make_optimizer, pick_device, train
 
+LENET_CONFIG = preset_config("lenet", epochs=1, val_size=0)  # Adam lr 1e-3, batch 100, as the default model
 FLOP_PER_SAMPLE = 6 * 268_800  # forward 2 x weights, backward twice that, for 784-256-256-10 (268,800 weights)
 BENCH_CONFIG = TrainConfig(hidden=(256, 256), optimizer="adam", lr=1e-3, batch_size=100, epochs=1, val_size=0)
 
 
-def course_samples_per_s(device: torch.device, iterations: int) -> float:
-    """The course's loop: ToTensor per sample through DataLoader(batch_size=100, shuffle=True, drop_last=True)."""
+def course_samples_per_s(device: torch.device, iterations: int, model: nn.Module | None = None) -> float:
+    """The course's loop: ToTensor per sample through DataLoader(batch_size=100, shuffle=True, drop_last=True).
+    `model`: a CNN that takes the images as they come ([100, 1, 28, 28]); default the MLP on flattened ones."""
     from torch.utils.data import DataLoader
     from torchvision import datasets, transforms
 
     dataset = datasets.MNIST(str(settings.data_dir()), train=True, transform=transforms.ToTensor(), download=True)
     loader = DataLoader(dataset, batch_size=100, shuffle=True, drop_last=True)
     torch.manual_seed(0)
-    model = nn.Sequential(nn.Linear(784, 256), nn.ReLU(), nn.Linear(256, 256), nn.ReLU(), nn.Linear(256, 10)).to(device)
+    flatten = model is None
+    if model is None:
+        model = nn.Sequential(nn.Linear(784, 256), nn.ReLU(), nn.Linear(256, 256), nn.ReLU(), nn.Linear(256, 10))
+    model = model.to(device)
     criterion = nn.CrossEntropyLoss()
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
     samples, started = 0, 0.0
@@ -46,7 +53,7 @@ def course_samples_per_s(device: torch.device, iterations: int) -> float:
             samples, started = 0, time.perf_counter()
         if i == iterations + 10:
             break
-        x, y = x.view(-1, 784).to(device), y.to(device)
+        x, y = (x.view(-1, 784) if flatten else x).to(device), y.to(device)
         optimizer.zero_grad()
         loss = criterion(model(x), y)
         loss.backward()
@@ -62,6 +69,43 @@ def ours_samples_per_s(device: torch.device, epochs: int) -> float:
     train(BENCH_CONFIG.replace(epochs=1, train_limit=6_000), data=data, device=device)  # warm-up
     result = train(BENCH_CONFIG.replace(epochs=epochs), data=data, device=device)
     return result.samples_per_s
+
+
+def lenet_samples_per_s(device: torch.device, train_limit: int) -> float:
+    """Our trainer on the lenet preset (the CNN of the default model), after a short warm-up."""
+    data = load_dataset("mnist")
+    train(LENET_CONFIG.replace(train_limit=2_000), data=data, device=device)  # warm-up (oneDNN primitives)
+    return train(LENET_CONFIG.replace(train_limit=train_limit), data=data, device=device).samples_per_s
+
+
+def cnn_step_samples_per_s(device: torch.device, iterations: int, channels_last: bool) -> float:
+    """The lenet CNN's bare training step (indexed batch, forward, loss, backward, fused Adam) in the default
+    (NCHW) or channels_last memory format: whether oneDNN's channels_last kernels would make our trainer faster."""
+    data = load_dataset("mnist")
+    images = normalize(data.train_images[:10_000], data.mean, data.std).to(device)
+    labels = data.train_labels[:10_000].to(device)
+    torch.manual_seed(0)
+    model = build_model(LENET_CONFIG).to(device)
+    if channels_last:
+        model = model.to(memory_format=torch.channels_last)
+        images = images.contiguous(memory_format=torch.channels_last)
+    optimizer = make_optimizer(LENET_CONFIG, model.parameters(), device)
+
+    def step(i: int) -> None:
+        rows = torch.arange((i % 100) * 100, (i % 100 + 1) * 100, device=device)
+        loss = F.cross_entropy(model(images.index_select(0, rows)), labels.index_select(0, rows))
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+
+    for i in range(10):
+        step(i)
+    started = time.perf_counter()
+    for i in range(iterations):
+        step(i)
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    return iterations * 100 / (time.perf_counter() - started)
 
 
 def gemm_ceiling_samples_per_s(device: torch.device, iterations: int) -> float:
@@ -120,6 +164,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--device", help="cpu, cuda, mps (default: the best available)")
     parser.add_argument("--course-iterations", type=int, default=300, help="iterations of the course loop to time")
     parser.add_argument("--epochs", type=int, default=2, help="epochs of our trainer to time")
+    parser.add_argument("--lenet-samples", type=int, default=20_000, help="training images of the lenet run to time")
     args = parser.parse_args(argv)
     try:
         load_dataset("mnist")  # before the course loop, whose torchvision download would end in a traceback
@@ -140,6 +185,14 @@ def main(argv: list[str] | None = None) -> int:
     ceiling = gemm_ceiling_samples_per_s(device, args.course_iterations * 2)
     print(f"matrix products alone (ceiling): {ceiling:>10,.0f} samples/s = {ceiling / course:.1f}x the course loop; "
           f"our trainer runs at {ours / ceiling:.0%} of it")
+    lenet_course = course_samples_per_s(device, max(10, args.course_iterations // 3), build_model(LENET_CONFIG))
+    lenet_ours = lenet_samples_per_s(device, args.lenet_samples)
+    print(f"lenet (CNN): course loop {lenet_course:,.0f}, our trainer {lenet_ours:,.0f} samples/s = "
+          f"{lenet_ours / lenet_course:.1f}x")
+    nchw = cnn_step_samples_per_s(device, max(10, args.course_iterations // 3), channels_last=False)
+    nhwc = cnn_step_samples_per_s(device, max(10, args.course_iterations // 3), channels_last=True)
+    print(f"lenet training step: default (NCHW) {nchw:,.0f}, channels_last {nhwc:,.0f} samples/s "
+          f"({'channels_last' if nhwc > nchw else 'the default'} is faster here: {max(nhwc, nchw) / min(nhwc, nchw):.2f}x)")
     p50, p95 = predict_latency_ms(300)
     print(f"drawing -> probabilities: p50 {p50:.2f} ms, p95 {p95:.2f} ms")
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -150,6 +203,9 @@ def main(argv: list[str] | None = None) -> int:
             "course_samples_per_s": round(course), "gflops": round(gflops, 2),
             "gemm_ceiling_samples_per_s": round(ceiling), "ceiling_speedup_vs_course": round(ceiling / course, 2),
             "predict_p50_ms": round(p50, 3), "predict_p95_ms": round(p95, 3), "peak_rss_mb": round(peak_mb),
+            "lenet_course_samples_per_s": round(lenet_course), "lenet_samples_per_s": round(lenet_ours),
+            "lenet_speedup_vs_course": round(lenet_ours / lenet_course, 2),
+            "lenet_step_nchw_samples_per_s": round(nchw), "lenet_step_channels_last_samples_per_s": round(nhwc),
         }))
     return 0
 

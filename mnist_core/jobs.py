@@ -17,13 +17,14 @@ from mnist_core import settings
 from mnist_core.actors import COMMAND_LINE, Actor, check_may_change, check_may_submit
 from mnist_core.calibration import calibrate_finished_run
 from mnist_core.config import TrainConfig
+from mnist_core.continuation import continued_config, resume_point
 from mnist_core.data import DatasetUnavailable, load_dataset
 from mnist_core.events import EpochMetrics, LossPoints, Progress, TrainEvent
 from mnist_core.store import RunNotFound, RunStore
 from mnist_core.training import TrainResult, flush_denormals, pick_device, train
+from mnist_core.worker_pool import LocalPool, WorkerLost
 
 log = logging.getLogger(__name__)
-from mnist_core.worker_pool import LocalPool, WorkerLost
 
 PROGRESS_INTERVAL_S = 0.25  # the UI polls a few times a second; more progress writes only add lock traffic
 SHUTDOWN_MESSAGE = "the app shut down before this run started"
@@ -80,7 +81,8 @@ def execute_run(
             return None
         writer = _StoreWriter(store, run_id, on_event)
         data = load_dataset(config.dataset, data_root)
-        result = trainer(config, data=data, device=chosen, on_event=writer, stop=stop)
+        resume = resume_point(store, run_id)  # None unless the run continues another
+        result = trainer(config, data=data, device=chosen, on_event=writer, stop=stop, resume=resume)
         writer.flush()
         store.finish(run_id, result)
         calibrate_finished_run(store.weights_path(run_id), data)  # probabilities that mean what they say
@@ -102,10 +104,6 @@ def describe_error(exc: BaseException) -> str:
     return f"{name}: {lines[0]}" if lines else name
 
 
-def _fail(store: RunStore, run_id: int, message: str) -> None:
-    try:
-        store.fail(run_id, message)
-    except RunNotFound:
 def _fail_if_active(store: RunStore, run_id: int, message: str) -> None:
     """Mark a run failed unless it already ended (a worker may die just after storing its result)."""
     try:
@@ -116,14 +114,13 @@ def _fail_if_active(store: RunStore, run_id: int, message: str) -> None:
         pass
 
 
+def _fail(store: RunStore, run_id: int, message: str) -> None:
+    try:
+        store.fail(run_id, message)
+    except RunNotFound:
         pass  # deleted meanwhile: nothing left to mark
 
 
-class JobManager:
-    """Runs queued training runs first in first out, at most `max_concurrent` at once, each on a backend (worker
-    processes, or Ray) driven by one daemon thread per slot.
-
-    One per process (the app keeps it in st.cache_resource); the UI reads live state from the RunStore."""
 class Backend(Protocol):
     """Where runs train: `run` blocks until the run is done (its events and result are in the store) and raises
     WorkerLost when the process or machine training it is lost; `slot` is the JobManager thread asking."""
@@ -143,6 +140,11 @@ def make_backend(store: RunStore, slots: int, data_root: Path | None, device: st
     return LocalPool(slots, store.root, data_root=data_root, device=device)
 
 
+class JobManager:
+    """Runs queued training runs first in first out, at most `max_concurrent` at once, each on a backend (worker
+    processes, or Ray) driven by one daemon thread per slot.
+
+    One per process (the app keeps it in st.cache_resource); the UI reads live state from the RunStore."""
 
     def __init__(
         self,
@@ -151,11 +153,11 @@ def make_backend(store: RunStore, slots: int, data_root: Path | None, device: st
         max_concurrent: int | None = None,
         data_root: Path | None = None,
         device: str | None = None,
+        backend: Backend | None = None,
     ) -> None:
         self.store = store
         self.max_concurrent = settings.max_jobs() if max_concurrent is None else int(max_concurrent)
         if self.max_concurrent < 1:
-        backend: Backend | None = None,
             raise ValueError(f"max_concurrent must be at least 1, got {max_concurrent}")
         self.data_root, self.device = data_root, device
         self._cond = threading.Condition()  # guards everything below; RLock-based, so methods can nest
@@ -163,17 +165,18 @@ def make_backend(store: RunStore, slots: int, data_root: Path | None, device: st
         self._running: dict[int, threading.Event] = {}  # run id -> its stop event, in start order
         self._done: dict[int, threading.Event] = {}  # set when a submitted run is no longer queued or running
         self._closed = False
+        self.backend = backend or make_backend(store, self.max_concurrent, data_root, device)
         self._workers = [
             threading.Thread(target=self._work, args=(i,), name=f"mnist-job-worker-{i}", daemon=True)
             for i in range(self.max_concurrent)
         ]
-        self.backend = backend or make_backend(store, self.max_concurrent, data_root, device)
         for worker in self._workers:
             worker.start()
 
     # -- submitting -------------------------------------------------------------------------------
     def submit(
-        self, config: TrainConfig, name: str | None = None, group_id: str | None = None, actor: Actor = COMMAND_LINE
+        self, config: TrainConfig, name: str | None = None, group_id: str | None = None, actor: Actor = COMMAND_LINE,
+        parent_id: int | None = None,
     ) -> int:
         """Store the run as queued, owned by `actor`, and queue it; ConfigError or LimitReached (a teacher's cap):
         nothing stored."""
@@ -182,11 +185,19 @@ def make_backend(store: RunStore, slots: int, data_root: Path | None, device: st
         with self._cond:
             if self._closed:
                 raise RuntimeError("the job manager has been shut down; no new runs can start")
-            run_id = self.store.create_run(config, name=name, group_id=group_id, status="queued", owner=actor)
+            run_id = self.store.create_run(config, name=name, group_id=group_id, status="queued", owner=actor,
+                                           parent_id=parent_id)
             self._queue.append((run_id, config))
             self._done[run_id] = threading.Event()
             self._cond.notify()
         return run_id
+
+    def continue_run(self, parent_id: int, more_epochs: int, name: str | None = None,
+                     actor: Actor = COMMAND_LINE) -> int:
+        """Queue a new run that trains a completed or stopped run `more_epochs` further, from its weights and
+        optimizer state; RunNotFound, CannotContinue or ConfigError (nothing stored)."""
+        config = continued_config(self.store, self.store.get(parent_id), more_epochs)
+        return self.submit(config, name=name, actor=actor, parent_id=parent_id)
 
     def submit_race(self, config: TrainConfig, optimizers: Sequence[str], actor: Actor = COMMAND_LINE) -> list[int]:
         """One run per optimizer, same seed and initial weights, sharing a group_id; named "race · adam" etc."""
@@ -270,6 +281,7 @@ def make_backend(store: RunStore, slots: int, data_root: Path | None, device: st
             deadline = None if timeout is None else time.monotonic() + timeout
             for worker in self._workers:
                 worker.join(None if deadline is None else max(0.0, deadline - time.monotonic()))
+            self.backend.close(timeout=30.0 if deadline is None else max(1.0, deadline - time.monotonic()))
 
     # -- workers ----------------------------------------------------------------------------------
     def _work(self, slot: int) -> None:
@@ -286,7 +298,6 @@ def make_backend(store: RunStore, slots: int, data_root: Path | None, device: st
             except WorkerLost as exc:
                 log.error("run %s: %s", run_id, exc)
                 _fail_if_active(self.store, run_id, str(exc))
-            self.backend.close(timeout=30.0 if deadline is None else max(1.0, deadline - time.monotonic()))
             except Exception as exc:  # execute_run records failures itself; this is the thread's last resort
                 log.exception("worker crashed while running run %s", run_id)
                 try:

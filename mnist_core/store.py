@@ -337,13 +337,22 @@ class RunStore:
             params.append(int(limit))
         return [_record(row) for row in self._connection().execute(sql, params)]
 
-    def losses(self, run_id: int) -> LossPoints:
-        rows = self._read_rows(run_id, "SELECT iteration, loss FROM losses WHERE run_id = ? ORDER BY iteration")
+    def losses(self, run_id: int, after: int = 0) -> LossPoints:
+        """The run's loss points, only those after iteration `after` when given: a live view reads what is new."""
+        sql = "SELECT iteration, loss FROM losses WHERE run_id = ? AND iteration > ? ORDER BY iteration"
+        rows = self._read_rows(run_id, sql, after)
         return LossPoints(iterations=[r[0] for r in rows], losses=[_nan_if_none(r[1]) for r in rows])
+    def activity(self) -> tuple[tuple[Any, ...], ...]:
+        """(id, status, progress) of every queued or running run: one small indexed query, so a view that refreshes
+        every second can tell whether anything changed before it reads or draws anything."""
+        sql = "SELECT id, status, progress FROM runs WHERE status IN ('queued', 'running') ORDER BY id"
+        return tuple(self._connection().execute(sql).fetchall())
 
-    def epochs(self, run_id: int) -> list[EpochMetrics]:
+
+    def epochs(self, run_id: int, after: int = 0) -> list[EpochMetrics]:
+        """The run's per-epoch metrics, only those after epoch `after` when given."""
         sql = "SELECT epoch, train_loss, train_accuracy, val_loss, val_accuracy, seconds FROM epochs WHERE run_id = ?"
-        rows = self._read_rows(run_id, sql + " ORDER BY epoch")
+        rows = self._read_rows(run_id, sql + " AND epoch > ? ORDER BY epoch", after)
         return [EpochMetrics(e, _nan_if_none(tl), ta, vl, va, sec) for e, tl, ta, vl, va, sec in rows]
 
     def test_predictions(self, run_id: int) -> torch.Tensor | None:
@@ -366,12 +375,12 @@ class RunStore:
             if not conn.execute(f"UPDATE runs SET {assignments} WHERE id = ?", (*params, run_id)).rowcount:
                 raise RunNotFound(run_id)
 
-    def _read_rows(self, run_id: int, sql: str) -> list[tuple[Any, ...]]:
+    def _read_rows(self, run_id: int, sql: str, *params: Any) -> list[tuple[Any, ...]]:
         conn = self._connection()
         conn.execute("BEGIN")  # one snapshot: the existence check and the rows agree
         try:
             self._require(conn, run_id)
-            return conn.execute(sql, (run_id,)).fetchall()
+            return conn.execute(sql, (run_id, *params)).fetchall()
         finally:
             conn.execute("COMMIT")
 

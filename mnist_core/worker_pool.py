@@ -1,8 +1,9 @@
 """The local pool: the JobManager's trainings run in worker processes (`mnist_core.worker`), one per slot.
 
-Each slot of the JobManager owns one long-lived worker process, started on the slot's first run and reused after
-(the dataset is loaded once per worker, not once per run). A worker that dies is replaced on its slot's next run;
-the run it was training is reported as lost (`WorkerLost`), so the JobManager can mark it failed and go on.
+Each slot of the JobManager owns one long-lived worker process, started on the slot's first run (the first slot's
+at once) and reused after (the dataset is loaded once per worker, not once per run). A worker that dies is
+replaced on its slot's next run; the run it was training is reported as lost (`WorkerLost`), so the JobManager
+can mark it failed and go on.
 
 Threads: N runs training at once on C cores get max(1, C // N) torch threads each, re-balanced whenever a run
 starts or ends, so concurrent runs never oversubscribe the cores (with more runs than cores, one thread each).
@@ -132,6 +133,9 @@ class LocalPool:
         self._workers: list[WorkerProcess | None] = [None] * slots
         self._busy: set[int] = set()
         self._lock = threading.Lock()
+        # One worker starts now (importing torch takes seconds), so the first run does not wait for it; the
+        # other slots start theirs when they first get a run.
+        self._workers[0] = WorkerProcess(self.runs_root, self.data_root, self.device)
 
     def worker(self, slot: int) -> WorkerProcess:
         """The slot's live worker, starting a new one if it has none or its last one died."""

@@ -1,0 +1,258 @@
+"""Classroom benchmark: what watching trainings live costs, measured side by side in one go on this machine.
+
+    .venv/bin/python scripts/bench_classroom.py [--json] [--quick]
+
+1. The same training (the lenet preset, 1 epoch) three ways: from the CLI, in the app with no browser open, and in
+   the app with 3 headless Chromium tabs of one student watching it live on /train. Samples/s of each, the ratio
+   watched / unwatched, and the Streamlit server process's own CPU seconds per second (psutil; its worker
+   processes excluded) per watching tab.
+2. Fresh-tab render time of each page (navigation until the heading is drawn and Streamlit's "Running..." status
+   is gone), idle and while 4 runs train at once with another tab watching one.
+3. Total samples/s of 1, 2 and 4 concurrent mlp-3 runs on the local pool of worker processes.
+
+A script, not a test: it prints figures; targets (issue #9) are printed beside them, never asserted. Needs Debian's
+Chromium (/usr/bin/chromium) and the MNIST files (the app's data dir). Everything it starts it stops.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+from urllib.parse import urlencode
+
+import psutil
+
+PROJECT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(PROJECT))
+
+from app.share_link import query_of
+from mnist_core import settings
+from mnist_core.config import preset_config
+from mnist_core.jobs import JobManager
+from mnist_core.store import RunStore
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+PAGES = {"home": "", "train": "train", "draw": "draw", "compare": "compare"}
+TIMEOUT_S = 600
+
+
+class App:
+    """`streamlit run streamlit_app.py` on a free port with its own runs directory."""
+
+    def __init__(self, runs: Path) -> None:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = s.getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        env = {**os.environ, "MNIST_PLAYGROUND_RUNS": str(runs), "MNIST_PLAYGROUND_DATA": str(settings.data_dir())}
+        with open(runs / "streamlit.log", "wb") as log:  # the server keeps its own copy of the file handle
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "streamlit", "run", "streamlit_app.py", "--server.headless", "true",
+                 "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none",
+                 "--server.address", "127.0.0.1", "--server.port", str(self.port)],
+                cwd=PROJECT, env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        self.ps = psutil.Process(self.process.pid)
+        deadline = time.monotonic() + 120
+        while not self._healthy():
+            if time.monotonic() > deadline or self.process.poll() is not None:
+                raise RuntimeError(f"the app did not start; see {runs / 'streamlit.log'}")
+            time.sleep(0.25)
+
+    def _healthy(self) -> bool:
+        try:
+            with urllib.request.urlopen(f"{self.url}/_stcore/health", timeout=2) as response:
+                return response.read().strip() == b"ok"
+        except OSError:
+            return False
+
+    def cpu_seconds(self) -> float:
+        """The server process's own CPU time (user + system); its worker processes are children, not counted."""
+        times = self.ps.cpu_times()
+        return times.user + times.system
+
+    def stop(self) -> None:
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(30)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
+def train_url(app: App, config) -> str:
+    return f"{app.url}/train?{urlencode(query_of(config.to_dict()))}"
+
+
+def wait_until(condition, timeout_s: float = TIMEOUT_S, interval_s: float = 0.1):
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(interval_s)
+    raise TimeoutError("timed out")
+
+
+def start_from_page(page, store: RunStore, url: str) -> int:
+    """Open Train with the config in its link, press Start, return the new run's id."""
+    before = {r.id for r in store.list_runs()}
+    page.goto(url)
+    page.get_by_role("button", name="Start training").click(timeout=TIMEOUT_S * 1000)
+    return wait_until(lambda: next((r.id for r in store.list_runs() if r.id not in before), None))
+
+
+def run_in_app(app: App, store: RunStore, browser, config, watchers: int) -> dict:
+    """One run started from a tab; with `watchers` 0 the tab closes at once, else that many tabs of the same
+    student (same identity link) watch it live on /train until it ends."""
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    run_id = start_from_page(page, store, train_url(app, config))
+    if watchers == 0:
+        context.close()
+    else:
+        for _ in range(watchers - 1):
+            context.new_page().goto(page.url)  # page.url carries the student's identity (?me=...)
+    wait_until(lambda: store.get(run_id).status != "queued", interval_s=0.02)
+    cpu0, t0 = app.cpu_seconds(), time.monotonic()
+    wait_until(lambda: not store.get(run_id).is_active, interval_s=0.05)
+    cpu1, t1 = app.cpu_seconds(), time.monotonic()
+    charts_shown = 0
+    if watchers:
+        charts_shown = sum(p.locator(".js-plotly-plot").count() > 0 for p in context.pages)
+        context.close()
+    record = store.get(run_id)
+    return {"status": record.status, "samples_per_s": record.progress["samples_per_s"],
+            "server_cpu_per_s": (cpu1 - cpu0) / (t1 - t0), "tabs_showing_charts": charts_shown}
+
+
+def render_seconds(browser, url: str) -> float:
+    """A fresh tab (new context: a new student) from navigation until its heading is drawn and the script run is
+    over (Streamlit's status widget gone on two reads 50 ms apart)."""
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    started = time.monotonic()
+    page.goto(url, wait_until="commit")
+    heading, status = page.locator("h1"), page.locator('[data-testid="stStatusWidget"]')
+    quiet_since = None
+    while time.monotonic() - started < TIMEOUT_S:
+        done = heading.count() > 0 and (status.count() == 0 or not status.first.is_visible())
+        if done and quiet_since is not None:
+            break
+        quiet_since = (quiet_since or time.monotonic()) if done else None
+        time.sleep(0.05)
+    context.close()
+    return quiet_since - started
+
+
+def render_times(app: App, browser) -> dict[str, float]:
+    return {name: render_seconds(browser, f"{app.url}/{path}") for name, path in PAGES.items()}
+
+
+def during_race(app: App, store: RunStore, browser, config) -> dict[str, float]:
+    """Render times while 4 runs train at once (started from one tab, which then watches the last of them)."""
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    ids = [start_from_page(page, store, train_url(app, config.replace(seed=seed))) for seed in range(4)]
+    wait_until(lambda: all(store.get(i).status == "running" for i in ids))
+    times = render_times(app, browser)
+    still_running = all(store.get(i).status == "running" for i in ids)
+    for run_id in ids:
+        store.delete(run_id)  # ends them quickly: a worker drops a run whose row is gone at its next write
+    context.close()
+    return {**times, "all_4_running_throughout": still_running}
+
+
+def cli_samples_per_s(config, runs: Path) -> float:
+    args = [sys.executable, "-m", "mnist_core", "train", "--preset", config.preset, "--epochs", str(config.epochs),
+            "--train-limit", str(config.train_limit), "--json"]
+    env = {**os.environ, "MNIST_PLAYGROUND_RUNS": str(runs)}
+    out = subprocess.run(args, cwd=PROJECT, env=env, capture_output=True, text=True, check=True).stdout
+    return json.loads(out.strip().splitlines()[-1])["samples_per_s"]
+
+
+def pool_throughput(runs: Path, config, counts=(1, 2, 4)) -> dict[int, float]:
+    """Total samples/s of N runs at once on the local pool (workers started and warmed up first)."""
+    manager = JobManager(RunStore(runs), max_concurrent=max(counts), device="cpu")
+    store = manager.store
+    try:
+        warm = [manager.submit(config.replace(train_limit=2000, val_size=500)) for _ in range(max(counts))]
+        for run_id in warm:
+            manager.wait(run_id)
+        totals = {}
+        for n in counts:
+            ids = [manager.submit(config.replace(seed=s)) for s in range(n)]
+            for run_id in ids:
+                manager.wait(run_id)
+            records = [store.get(i) for i in ids]
+            samples = sum(r.progress["samples_seen"] for r in records)
+            totals[n] = samples / (max(r.finished for r in records) - min(r.started for r in records))
+        return totals
+    finally:
+        manager.shutdown(timeout=60)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--json", action="store_true", help="end with one JSON line of the figures")
+    parser.add_argument("--quick", action="store_true", help="smaller runs (a check that it works, not figures)")
+    args = parser.parse_args(argv)
+    from playwright.sync_api import sync_playwright
+
+    limit = 6000 if args.quick else 0
+    lenet = preset_config("lenet", epochs=1, train_limit=limit)
+    mlp = preset_config("mlp-3", epochs=1, train_limit=limit or 20_000, val_size=0)
+    figures: dict = {"cores": len(os.sched_getaffinity(0)), "config": "lenet, 1 epoch",
+                     "load_average_before": os.getloadavg()[0]}
+    with tempfile.TemporaryDirectory(prefix="bench-classroom-") as temp:
+        temp = Path(temp)
+        figures["cli_samples_per_s"] = cli_samples_per_s(lenet, temp / "cli")
+        print(f"CLI:                       {figures['cli_samples_per_s']:>8,.0f} samples/s")
+        (temp / "app").mkdir()
+        app = App(temp / "app")
+        store = RunStore(temp / "app")
+        try:
+            with sync_playwright() as p:
+                browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
+                alone = run_in_app(app, store, browser, lenet, watchers=0)
+                print(f"app, no browser:           {alone['samples_per_s']:>8,.0f} samples/s "
+                      f"(server CPU {alone['server_cpu_per_s']:.3f} s/s)")
+                watched = run_in_app(app, store, browser, lenet, watchers=3)
+                per_tab = watched["server_cpu_per_s"] / 3
+                ratio = watched["samples_per_s"] / alone["samples_per_s"]
+                print(f"app, 3 tabs watching:      {watched['samples_per_s']:>8,.0f} samples/s = {ratio:.2f}x "
+                      f"unwatched (target >= 0.8); server CPU {watched['server_cpu_per_s']:.3f} s/s = "
+                      f"{per_tab:.3f} per tab (target <= 0.1); {watched['tabs_showing_charts']}/3 tabs drew charts")
+                idle = render_times(app, browser)
+                print("fresh tab, idle:           " + ", ".join(f"{k} {v:.2f} s" for k, v in idle.items())
+                      + " (target <= 1.5 s)")
+                race = during_race(app, store, browser, mlp.replace(epochs=5))
+                print("fresh tab, 4 runs at once: " + ", ".join(f"{k} {race[k]:.2f} s" for k in PAGES)
+                      + f" (target <= 3 s; all 4 running throughout: {race['all_4_running_throughout']})")
+                browser.close()
+        finally:
+            app.stop()
+        figures.update(app_unwatched=alone, app_watched=watched, watched_vs_unwatched=ratio,
+                       server_cpu_per_watching_tab=per_tab, render_idle_s=idle, render_race_s=race)
+        totals = pool_throughput(temp / "pool", mlp)
+        print("local pool, mlp-3:         " + ", ".join(f"{n} run{'s' if n > 1 else ''} {v:,.0f}"
+                                                      for n, v in totals.items())
+              + f" samples/s in total; 4 vs 1: {totals[4] / totals[1]:.2f}x (target >= 1)")
+        figures["pool_total_samples_per_s"] = totals
+    if args.json:
+        print(json.dumps(figures, default=lambda v: round(v, 3) if isinstance(v, float) else str(v)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
