@@ -8,28 +8,37 @@ from __future__ import annotations
 
 from typing import Any
 
-from mnist_core.config import ConfigProblem, TrainConfig, layers_to_text, parse_layers
+from app.i18n import N_, _
+from mnist_core.config import (
+    PRESET_DESCRIPTIONS,
+    ConfigError,
+    ConfigProblem,
+    LayerSizeError,
+    TrainConfig,
+    layers_to_text,
+    parse_layers,
+)
 
 # The label each field has in the form; messages use them so a student knows which box to fix.
 FIELD_LABELS: dict[str, str] = {
-    "dataset": "Dataset",
-    "val_size": "Validation images",
-    "train_limit": "Training images (0 = all)",
-    "batch_size": "Batch size",
-    "shuffle": "Shuffle each epoch",
-    "drop_last": "Drop the last partial batch",
-    "model": "Network",
-    "hidden": "Hidden layers",
-    "conv_channels": "Convolution channels",
-    "activation": "Activation",
-    "dropout": "Dropout",
-    "init": "Initialisation",
-    "optimizer": "Optimizer",
-    "lr": "Learning rate",
-    "weight_decay": "Weight decay",
-    "epochs": "Epochs",
-    "seed": "Seed",
-    "preset": "Preset",
+    "dataset": N_("Dataset"),
+    "val_size": N_("Validation images"),
+    "train_limit": N_("Training images (0 = all)"),
+    "batch_size": N_("Batch size"),
+    "shuffle": N_("Shuffle each epoch"),
+    "drop_last": N_("Drop the last partial batch"),
+    "model": N_("Network"),
+    "hidden": N_("Hidden layers"),
+    "conv_channels": N_("Convolution channels"),
+    "activation": N_("Activation"),
+    "dropout": N_("Dropout"),
+    "init": N_("Initialisation"),
+    "optimizer": N_("Optimizer"),
+    "lr": N_("Learning rate"),
+    "weight_decay": N_("Weight decay"),
+    "epochs": N_("Epochs"),
+    "seed": N_("Seed"),
+    "preset": N_("Preset"),
 }
 _LAYER_FIELDS = ("hidden", "conv_channels")
 
@@ -50,9 +59,9 @@ def config_from_form(values: dict[str, Any]) -> tuple[TrainConfig | None, list[C
         if name in cleaned and isinstance(cleaned[name], str):
             try:
                 cleaned[name] = parse_layers(cleaned[name])
-            except ValueError as exc:
+            except LayerSizeError as exc:
                 allowed = f"comma-separated whole numbers like 256, 256 ({exc})"
-                problems.append(ConfigProblem(name, values[name], allowed))
+                problems.append(ConfigProblem(name, values[name], allowed, "whole_numbers", {"part": exc.part}))
                 cleaned[name] = TrainConfig.__dataclass_fields__[name].default
     for name in ("val_size", "train_limit", "batch_size", "epochs", "seed"):
         # number_input gives floats when a student types "1e3"; a whole float is the int they meant.
@@ -69,11 +78,50 @@ def config_from_form(values: dict[str, Any]) -> tuple[TrainConfig | None, list[C
 
 
 def problem_message(problem: ConfigProblem) -> str:
-    """E.g. "Batch size: 100000 is not allowed — use 1 to 55000 (...)"."""
-    label = FIELD_LABELS.get(problem.field, problem.field)
+    """E.g. "Batch size: 100000 is not allowed — use 1 to 55000 (...)", in the student's language."""
+    label = _(FIELD_LABELS[problem.field]) if problem.field in FIELD_LABELS else problem.field
     value = layers_to_text(problem.value) if isinstance(problem.value, tuple) else problem.value
     shown = f"“{value}”" if isinstance(value, str) else f"{value:g}" if isinstance(value, float) else str(value)
-    return f"{label}: {shown} is not allowed — use {problem.allowed}."
+    return _("{field}: {value} is not allowed — use {allowed}.", field=label, value=shown,
+             allowed=allowed_text(problem))
+
+
+def allowed_text(problem: ConfigProblem) -> str:
+    """What the field accepts, worded here from the problem's data (mnist_core words it in English only)."""
+    limits = {name: str(value) for name, value in problem.limits.items()}
+    worded = {
+        "choice": lambda: _("one of {choices}", choices=", ".join(problem.limits.get("choices", ()))),
+        "range": lambda: _("{low} to {high}", **limits),
+        "range_all": lambda: _("0 (all) to {high}", **limits),
+        "above_zero": lambda: _("greater than 0, at most {high}", **limits),
+        "layers": lambda: _("0 to {max_layers} layers of 1 to {max_units} units", **limits),
+        "channels": lambda: _("two channel counts, each 1 to {high}", **limits),
+        "batch": lambda: _("1 to {high} (the training-set size; {high} = full-batch gradient descent)", **limits),
+        "flag": lambda: _("true or false"),
+        "whole_numbers": lambda: _("comma-separated whole numbers like 256, 256 ({part} is not a whole number)",
+                                   part=repr(problem.limits.get("part", ""))),
+        "unknown_field": lambda: _("not a setting of a run"),
+        "json": lambda: _("valid JSON ({error})", **limits),
+        "json_object": lambda: _("a JSON object"),
+        "preset_name": lambda: _("a preset name or empty"),
+    }
+    word = worded.get(problem.rule)
+    try:
+        return word() if word else problem.allowed
+    except KeyError:  # limits without the names the wording needs: core's own words rather than nothing
+        return problem.allowed
+
+
+def error_text(exc: Exception) -> str:
+    """An error from mnist_core in the student's language: a ConfigError's problems worded here, else its text."""
+    if isinstance(exc, ConfigError):
+        return " ".join(problem_message(p) for p in exc.problems)
+    return str(exc)
+
+
+def preset_description(name: str) -> str:
+    """A course preset's one-line description (mnist_core's English text, translated in the catalog)."""
+    return _(PRESET_DESCRIPTIONS[name])
 
 
 # What makes a run "the course's mlp-3": the network and how it is optimised. Data amount, batch size, epochs

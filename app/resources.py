@@ -7,12 +7,14 @@ objects instead of another directory's.
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import streamlit as st
 
+from app.i18n import _
 from mnist_core import settings
-from mnist_core.data import Dataset, load_dataset
+from mnist_core.data import DATASET_INFO, Dataset, load_dataset
 from mnist_core.jobs import JobManager
 from mnist_core.predict import DEFAULT_MODEL_PATH, load_default_model
 from mnist_core.store import RunStore
@@ -48,14 +50,15 @@ def jobs() -> JobManager:
     return _jobs(runs_root(), data_root())
 
 
-@st.cache_resource(show_spinner="Loading the dataset…")
+@st.cache_resource(show_spinner=False)
 def _dataset(name: str, root: str) -> Dataset:
     return load_dataset(name, Path(root))
 
 
 def dataset(name: str) -> Dataset:
     """A dataset's tensors; raises DatasetUnavailable (not cached, so a fixed data dir works on the next try)."""
-    return _dataset(name, data_root())
+    with st.spinner(_("Loading the dataset…")):  # shown only when loading takes a moment: a cached one is instant
+        return _dataset(name, data_root())
 
 
 @st.cache_resource(show_spinner=False)
@@ -64,8 +67,11 @@ def _default_model(stamp: float) -> LoadedModel:  # stamp: the file's mtime, so 
 
 
 def default_model() -> LoadedModel:
-    """The built-in LeNet; raises ModelUnavailable / WeightsError when its file is missing or damaged."""
-    return _default_model(DEFAULT_MODEL_PATH.stat().st_mtime if DEFAULT_MODEL_PATH.is_file() else 0.0)
+    """The built-in LeNet; raises ModelUnavailable / WeightsError when its file is missing or damaged. Its label
+    in the session's language (the cached model is shared by every session, whatever its language)."""
+    model = _default_model(DEFAULT_MODEL_PATH.stat().st_mtime if DEFAULT_MODEL_PATH.is_file() else 0.0)
+    title = DATASET_INFO[model.config.dataset].title if model.config.dataset in DATASET_INFO else model.config.dataset
+    return dataclasses.replace(model, label=_("Built-in LeNet ({dataset})", dataset=title))
 
 
 @st.cache_resource(show_spinner=False, max_entries=16)

@@ -32,9 +32,17 @@ def parse_layers(text: str) -> tuple[int, ...]:
     sizes = []
     for part in (p for p in cleaned.replace("-", ",").replace(" ", ",").split(",") if p):
         if not part.isdigit():
-            raise ValueError(f"{part!r} is not a whole number")
+            raise LayerSizeError(part)
         sizes.append(int(part))
     return tuple(sizes)
+
+
+class LayerSizeError(ValueError):
+    """A layer size that is not a whole number; `part` is the offending text, so the app can word it."""
+
+    def __init__(self, part: str) -> None:
+        self.part = part
+        super().__init__(f"{part!r} is not a whole number")
 
 
 def layers_to_text(sizes: tuple[int, ...]) -> str:
@@ -93,8 +101,8 @@ class TrainConfig:
         """Every problem at once, so a form can mark all bad fields in one go."""
         found: list[ConfigProblem] = []
 
-        def bad(name: str, allowed: str) -> None:
-            found.append(ConfigProblem(name, getattr(self, name), allowed))
+        def bad(name: str, allowed: str, rule: str, **limits: Any) -> None:
+            found.append(ConfigProblem(name, getattr(self, name), allowed, rule, limits))
 
         for name, choices in (
             ("dataset", DATASETS),
@@ -104,35 +112,37 @@ class TrainConfig:
             ("optimizer", OPTIMIZERS),
         ):
             if getattr(self, name) not in choices:
-                bad(name, "one of " + ", ".join(choices))
+                bad(name, "one of " + ", ".join(choices), "choice", choices=choices)
         if not isinstance(self.hidden, tuple) or len(self.hidden) > MAX_HIDDEN_LAYERS or not all(_is_int(u) and 1 <= u <= MAX_UNITS for u in self.hidden):
-            bad("hidden", f"0 to {MAX_HIDDEN_LAYERS} layers of 1 to {MAX_UNITS} units")
+            bad("hidden", f"0 to {MAX_HIDDEN_LAYERS} layers of 1 to {MAX_UNITS} units", "layers",
+                max_layers=MAX_HIDDEN_LAYERS, max_units=MAX_UNITS)
         if not isinstance(self.conv_channels, tuple) or len(self.conv_channels) != 2 or not all(_is_int(c) and 1 <= c <= 256 for c in self.conv_channels):
-            bad("conv_channels", "two channel counts, each 1 to 256")
+            bad("conv_channels", "two channel counts, each 1 to 256", "channels", high=256)
         if not _is_number(self.dropout) or not 0.0 <= self.dropout <= 0.9:
-            bad("dropout", "0 to 0.9")
+            bad("dropout", "0 to 0.9", "range", low=0, high=0.9)
         if not _is_number(self.lr) or not 0.0 < self.lr <= 10.0:
-            bad("lr", "greater than 0, at most 10")
+            bad("lr", "greater than 0, at most 10", "above_zero", high=10)
         if not _is_number(self.weight_decay) or not 0.0 <= self.weight_decay <= 1.0:
-            bad("weight_decay", "0 to 1")
+            bad("weight_decay", "0 to 1", "range", low=0, high=1)
         if not _is_int(self.epochs) or not 1 <= self.epochs <= MAX_EPOCHS:
-            bad("epochs", f"1 to {MAX_EPOCHS}")
+            bad("epochs", f"1 to {MAX_EPOCHS}", "range", low=1, high=MAX_EPOCHS)
         if not _is_int(self.seed) or not 0 <= self.seed < 2**63:
-            bad("seed", "0 to 2^63-1")
+            bad("seed", "0 to 2^63-1", "range", low=0, high="2^63-1")
         if not _is_int(self.val_size) or not 0 <= self.val_size <= TRAIN_SET_SIZE - 1000:
-            bad("val_size", f"0 to {TRAIN_SET_SIZE - 1000}")
+            bad("val_size", f"0 to {TRAIN_SET_SIZE - 1000}", "range", low=0, high=TRAIN_SET_SIZE - 1000)
         if not _is_int(self.train_limit) or not 0 <= self.train_limit <= TRAIN_SET_SIZE:
-            bad("train_limit", f"0 (all) to {TRAIN_SET_SIZE}")
+            bad("train_limit", f"0 (all) to {TRAIN_SET_SIZE}", "range_all", high=TRAIN_SET_SIZE)
         for flag in ("shuffle", "drop_last"):
             if not isinstance(getattr(self, flag), bool):
-                bad(flag, "true or false")
+                bad(flag, "true or false", "flag")
         if not isinstance(self.preset, str):
-            bad("preset", "a preset name or empty")
+            bad("preset", "a preset name or empty", "preset_name")
         # The batch limit depends on the split, so it is only meaningful once the split is valid.
         if not any(p.field in ("val_size", "train_limit") for p in found):
             limit = self.train_samples
             if not _is_int(self.batch_size) or not 1 <= self.batch_size <= limit:
-                bad("batch_size", f"1 to {limit} (the training-set size; {limit} = full-batch gradient descent)")
+                bad("batch_size", f"1 to {limit} (the training-set size; {limit} = full-batch gradient descent)",
+                    "batch", high=limit)
         return found
 
     def validated(self) -> TrainConfig:
@@ -155,7 +165,8 @@ class TrainConfig:
     def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
         unknown = sorted(set(data) - {f.name for f in dataclasses.fields(cls)})
         if unknown:
-            raise ConfigError([ConfigProblem(name, data[name], "not a TrainConfig field") for name in unknown])
+            raise ConfigError([ConfigProblem(name, data[name], "not a TrainConfig field", "unknown_field")
+                               for name in unknown])
         return cls(**data)
 
     @classmethod
@@ -163,9 +174,10 @@ class TrainConfig:
         try:
             data = json.loads(text)
         except json.JSONDecodeError as exc:
-            raise ConfigError([ConfigProblem("config", text[:40], f"valid JSON ({exc.msg})")]) from None
+            raise ConfigError([ConfigProblem("config", text[:40], f"valid JSON ({exc.msg})", "json",
+                                             {"error": exc.msg})]) from None
         if not isinstance(data, dict):
-            raise ConfigError([ConfigProblem("config", data, "a JSON object")])
+            raise ConfigError([ConfigProblem("config", data, "a JSON object", "json_object")])
         return cls.from_dict(data)
 
     def replace(self, **changes: Any) -> TrainConfig:
@@ -174,9 +186,14 @@ class TrainConfig:
 
 @dataclass(frozen=True)
 class ConfigProblem:
+    """One bad field. `allowed` says in English what would be accepted (the CLI prints it); `rule` and `limits`
+    carry the same as data ("range", {"low": 1, "high": 200}), so the app words it in the student's language."""
+
     field: str
     value: Any
     allowed: str
+    rule: str = ""  # "" when only `allowed` describes it
+    limits: dict[str, Any] = dataclasses.field(default_factory=dict)
 
     def __str__(self) -> str:
         return f"{self.field}={self.value!r}: allowed {self.allowed}"
@@ -225,5 +242,6 @@ PRESET_DESCRIPTIONS: dict[str, str] = {
 def preset_config(name: str, **overrides: Any) -> TrainConfig:
     """A preset with some fields changed (explicit CLI options override the preset)."""
     if name not in PRESETS:
-        raise ConfigError([ConfigProblem("preset", name, "one of " + ", ".join(PRESETS))])
+        raise ConfigError([ConfigProblem("preset", name, "one of " + ", ".join(PRESETS), "choice",
+                                         {"choices": tuple(PRESETS)})])
     return PRESETS[name].replace(**overrides)

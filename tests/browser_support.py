@@ -185,8 +185,10 @@ def new_page(request: pytest.FixtureRequest, chromium, app_server: AppServer):
     after a screenshot of each when the test failed."""
     contexts, pages = [], []
 
-    def make():
-        context = chromium.new_context(viewport=VIEWPORT, base_url=app_server.url)
+    def make(locale: str = "en-US"):
+        # The browser's language picks the app's on a first visit: English unless a test asks for another
+        # (test_browser_korean.py opens its pages as a Korean browser, locale="ko-KR").
+        context = chromium.new_context(viewport=VIEWPORT, base_url=app_server.url, locale=locale)
         context.set_default_timeout(UI_TIMEOUT_MS)
         contexts.append(context)
         pages.append(context.new_page())

@@ -1,0 +1,189 @@
+"""Every page rendered in Korean (AppTest, ?lang=ko), with real finished runs so the run views, charts and tables
+are on screen too: no English word outside an allow-list of technical tokens, and the language choice itself."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from app.i18n import use_language
+from mnist_core.store import RunStore
+
+from app_harness import QUICK, start_app, train_run
+
+# Names, code words and units that stay as they are in Korean text: the course writes them so too.
+TECHNICAL_TOKENS = {
+    "mnist", "fashion-mnist", "fashion", "cnn", "mlp", "dnn", "sgd", "bgd", "gd", "adam", "adamw", "momentum",
+    "nesterov", "adagrad", "rmsprop", "relu", "leaky_relu", "sigmoid", "tanh", "gelu", "xavier", "kaiming",
+    "normal", "lenet", "pytorch", "linear", "conv2d", "maxpool2d", "flatten", "dropout", "softmax", "cpu",
+    "gpu", "cuda", "mps", "png", "jpeg", "jpg", "csv", "json", "nats", "drop_last", "l2", "epoch", "batch",
+    "size", "iteration", "logit", "mlp-3", "mlp-3-xavier", "softmax-sgd", "softmax-adam", "dnn-5-xavier",
+    "dnn-5-dropout", "seed", "weight", "decay", "bias", "overfitting", "optimizer", "backpropagation",
+    "cross-entropy", "hyperparameter", "parameter", "perceptron", "nn.crossentropyloss", "nn.logsoftmax",
+    "nn.nllloss", "loss.backward", "autograd", "logsoftmax", "nllloss", "x", "y", "n", "and", "or", "xor", "slp",
+}
+# The language switch names both languages in their own words, so that either reader finds it.
+SWITCH_WORDS = {"English", "Language"}
+_ICON = re.compile(r":material/[a-z_]+:")
+_CODE = re.compile(r"`[^`]*`")
+_URL = re.compile(r"https?://\S+")
+_WORD = re.compile(r"[A-Za-z][A-Za-z0-9_.\-]*[A-Za-z0-9]|[A-Za-z]")
+# Proto fields that hold text a student reads (not ids, keys, icons or typed values).
+_TEXT_FIELDS = {"body", "label", "help", "placeholder", "options", "content", "caption", "text", "delta"}
+
+
+def english_words(text: str) -> list[str]:
+    """Latin-letter words of `text` that are not technical tokens, after dropping icons, code and links."""
+    text = _URL.sub(" ", _CODE.sub(" ", _ICON.sub(" ", text)))
+    return [w for w in _WORD.findall(text) if w.lower().strip(".-") not in TECHNICAL_TOKENS]
+
+
+def proto_texts(message) -> Iterator[str]:
+    """Every string of a protobuf message (recursively) held in a field named in _TEXT_FIELDS."""
+    for descriptor, value in message.ListFields():
+        values = value if descriptor.is_repeated else [value]
+        for item in values:
+            if isinstance(item, str):
+                if descriptor.name in _TEXT_FIELDS:
+                    yield item
+            elif hasattr(item, "ListFields"):
+                yield from proto_texts(item)
+
+
+def figure_texts(spec: str) -> Iterator[str]:
+    """A plotly figure's title, axis titles, colour bar title and trace names."""
+    figure = json.loads(spec)
+    layout = figure.get("layout", {})
+    for part in ("title", "xaxis", "yaxis"):
+        title = layout.get(part, {}) if part == "title" else layout.get(part, {}).get("title", {})
+        if isinstance(title, dict) and title.get("text"):
+            yield title["text"]
+    for trace in figure.get("data", []):
+        if trace.get("name") and trace.get("showlegend", True):
+            yield trace["name"]
+        colorbar = trace.get("colorbar", {}).get("title", {})
+        if isinstance(colorbar, dict) and colorbar.get("text"):
+            yield colorbar["text"]
+
+
+def page_texts(node) -> Iterator[str]:
+    """Every text on the page and in the sidebar: element protos, figures, and table column titles."""
+    proto = getattr(node, "proto", None)
+    if getattr(node, "type", "") == "plotly_chart":
+        yield from figure_texts(proto.spec)
+    elif getattr(node, "type", "") == "arrow_data_frame":
+        yield from (str(column) for column in node.value.columns)
+    elif proto is not None and hasattr(proto, "ListFields"):
+        yield from proto_texts(proto)
+    for child in (getattr(node, "children", None) or {}).values():
+        yield from page_texts(child)
+
+
+def english_on_page(app: AppTest, allowed: set[str] = frozenset()) -> list[tuple[str, list[str]]]:
+    """(text, its English words) for each text on the page that has some."""
+    found = []
+    for text in page_texts(app._tree):
+        if text.lstrip().startswith("<"):  # st.html: a script or style the page injects, not text a student reads
+            continue
+        words = [w for w in english_words(text) if w not in allowed | SWITCH_WORDS]
+        if words:
+            found.append((text, words))
+    return found
+
+
+@pytest.fixture
+def korean_runs(runs_root: Path, data_root: Path) -> list[int]:
+    """Two real finished runs with Korean names that differ in their optimizer (so Compare shows a table)."""
+    store = RunStore(runs_root)
+    return [train_run(store, data_root, QUICK.replace(optimizer=optimizer), name=name)
+            for optimizer, name in (("sgd", "첫 실행"), ("adam", "두 번째 실행"))]
+
+
+def test_the_checker_finds_english_and_spares_technical_tokens() -> None:
+    assert english_words("학습 시작") == []
+    assert english_words(":material/check_circle: **MNIST** 준비됨 · Adam 학습률 0.001 · `python -m x`") == []
+    assert english_words("Start training 학습") == ["Start", "training"]
+
+
+PAGES = ["home", "train", "draw", "compare"]
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_each_page_in_korean_has_no_english_sentence(korean_runs: list[int], page: str) -> None:
+    app = start_app(None if page == "home" else page, {"lang": "ko"})
+    english = english_on_page(app, allowed={"MNIST", "Playground"})  # the app's name stays as it is
+    assert not english, "English on the Korean page:\n" + "\n".join(f"{words}: {text!r}" for text, words in english)
+    assert app.title, "the page has no title"
+
+
+def test_lesson_pages_in_korean_have_no_english_sentence(korean_runs: list[int]) -> None:
+    from app.lessons_catalog import LESSONS
+
+    problems = []
+    app = start_app(None, {"lang": "ko"})
+    for path in ["app/pages/learn.py", *(lesson.page_file for lesson in LESSONS)]:
+        app.switch_page(path).run()
+        assert not app.exception, [e.value for e in app.exception]
+        problems += [f"{path}: {words}: {text!r}" for text, words in english_on_page(app, {"MNIST"})]
+    assert not problems, "English on the Korean lesson pages:\n" + "\n".join(problems)
+
+
+def test_the_language_comes_from_the_url_and_the_sidebar_switch_changes_it(runs_root: Path) -> None:
+    # AppTest formats the widgets' options in the test's own thread when it reruns: use_language tells that thread
+    # the language the page was drawn in (the app's sessions read theirs from the URL and the switch).
+    with use_language("ko"):
+        app = start_app("train", {"lang": "ko"})
+        assert [t.value for t in app.title] == ["신경망 학습하기"]
+        switch = app.sidebar.button_group[0]
+        assert switch.value == "ko"
+        switch.set_value("en").run()
+    assert [t.value for t in app.title] == ["Train a network"]
+    assert app.query_params["lang"] == "en"  # kept in the URL: a reload or a shared link stays English
+    app.sidebar.button_group[0].set_value("ko").run()
+    assert [t.value for t in app.title] == ["신경망 학습하기"] and app.query_params["lang"] == "ko"
+
+
+def test_two_sessions_keep_their_own_language(runs_root: Path) -> None:
+    korean, english = start_app("compare", {"lang": "ko"}), start_app("compare", {"lang": "en"})
+    with use_language("ko"):  # AppTest formats widget options in the test's thread: tell it the session's language
+        korean.run()
+    english.run()
+    assert korean.query_params["lang"] == "ko" and english.query_params["lang"] == "en"
+    assert [t.value for t in korean.title] == ["실행 비교"] and [t.value for t in english.title] == ["Compare runs"]
+
+
+def test_a_korean_csv_export_has_korean_headers_and_a_bom(korean_runs: list[int]) -> None:
+    import io
+
+    import pandas as pd
+
+    app = start_app("compare", {"lang": "ko"})
+    (download,) = [b for b in app.get("download_button") if b.proto.id.endswith("compare_csv")]
+    raw = _MediaStores.latest.get_file(download.proto.url.rsplit("/", 1)[-1].split(".")[0]).content
+    assert raw.startswith(b"\xef\xbb\xbf")
+    table = pd.read_csv(io.BytesIO(raw), encoding="utf-8-sig")
+    assert {"실행", "상태", "옵티마이저", "배치 사이즈", "테스트 정확도 (%)"} <= set(table.columns)
+    assert set(table["실행"]) == {"첫 실행", "두 번째 실행"} and set(table["상태"]) == {"완료"}
+
+
+class _MediaStores:
+    latest = None
+
+
+@pytest.fixture(autouse=True)
+def keep_media_store(monkeypatch: pytest.MonkeyPatch) -> None:
+    # AppTest drops its in-memory media store after each run; keep a handle on the last one to read downloads.
+    from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
+    from streamlit.testing.v1 import app_test
+
+    class Recording(MemoryMediaFileStorage):
+        def __init__(self, *args, **kwargs) -> None:
+            super().__init__(*args, **kwargs)
+            _MediaStores.latest = self
+
+    monkeypatch.setattr(app_test, "MemoryMediaFileStorage", Recording)
