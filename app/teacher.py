@@ -133,5 +133,5 @@ def rules_form(actor: Actor) -> None:
 
 
 def reference_run_id() -> int | None:
-    """The run the teacher pinned as the class's reference model, if any."""
-    return load_rules(resources.store().root).reference_run_id
+    """The run the teacher pinned as the class's reference model, if any (none without teacher mode)."""
+    return load_rules(resources.store().root).reference_run_id if enabled() else None

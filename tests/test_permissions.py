@@ -10,14 +10,14 @@ from pathlib import Path
 import pytest
 
 from mnist_core.actors import COMMAND_LINE, Actor, ClassRules, LimitReached, NotPermitted, load_rules, save_rules
-from mnist_core.config import TrainConfig
 from mnist_core.jobs import JobManager, execute_run
 from mnist_core.store import RunStore
+
+from conftest import TINY
 
 ANN = Actor("s-ann", "Ann")
 BEN = Actor("s-ben", "Ben")
 TEACHER = Actor("s-teacher", "Ms Kim", is_teacher=True)
-TINY = TrainConfig(hidden=(32,), epochs=1, train_limit=2000, val_size=500)
 LONG = TINY.replace(epochs=200, train_limit=20_000)  # minutes if nobody stops it
 
 
@@ -117,7 +117,9 @@ def test_only_the_owner_or_the_teacher_may_stop_a_run(store: RunStore, manager: 
     assert manager.wait(running, timeout=60) and store.get(running).status == "stopped"
 
 
-def test_a_teachers_caps_refuse_new_runs_with_nothing_stored(store: RunStore, manager: JobManager) -> None:
+def test_a_teachers_caps_refuse_new_runs_with_nothing_stored(store: RunStore, manager: JobManager,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MNIST_PLAYGROUND_TEACHER_KEY", "the teacher's key")
     with pytest.raises(NotPermitted):
         save_rules(store.root, ClassRules(max_epochs=3), ANN)  # a student cannot set the rules
     assert load_rules(store.root) == ClassRules()
@@ -147,3 +149,11 @@ def test_unreadable_rules_mean_no_caps(tmp_path: Path) -> None:
     assert load_rules(tmp_path) == ClassRules(max_active_runs=2)
     (tmp_path / "class_rules.json").write_text("not json")
     assert load_rules(tmp_path) == ClassRules()
+
+
+def test_without_teacher_mode_old_rules_do_not_apply(store: RunStore, manager: JobManager,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("MNIST_PLAYGROUND_TEACHER_KEY", raising=False)
+    save_rules(store.root, ClassRules(max_epochs=1), COMMAND_LINE)  # left over from a class with a teacher
+    run_id = manager.submit(TINY.replace(epochs=2), actor=ANN)
+    assert manager.wait(run_id, timeout=60) and store.get(run_id).status == "completed"
