@@ -9,7 +9,7 @@ import threading
 import time
 import uuid
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Protocol
 
@@ -199,15 +199,19 @@ class JobManager:
         config = continued_config(self.store, self.store.get(parent_id), more_epochs)
         return self.submit(config, name=name, actor=actor, parent_id=parent_id)
 
-    def submit_race(self, config: TrainConfig, optimizers: Sequence[str], actor: Actor = COMMAND_LINE) -> list[int]:
-        """One run per optimizer, same seed and initial weights, sharing a group_id; named "race · adam" etc."""
+    def submit_race(self, config: TrainConfig, optimizers: Sequence[str], actor: Actor = COMMAND_LINE,
+                    learning_rates: Mapping[str, float] | None = None) -> list[int]:
+        """One run per optimizer, same seed and initial weights, sharing a group_id; named "race · adam" etc.
+        `learning_rates`: each optimizer's own learning rate (others keep `config.lr`)."""
         names = list(optimizers)
         if not names:
             raise ValueError("a race needs at least one optimizer")
         duplicates = sorted({o for o in names if names.count(o) > 1})
         if duplicates:
             raise ValueError(f"each optimizer can race only once (repeated: {', '.join(duplicates)})")
-        configs = [config.replace(optimizer=o).validated() for o in names]  # all checked before any is stored
+        rates = learning_rates or {}
+        # All checked before any is stored.
+        configs = [config.replace(optimizer=o, lr=rates.get(o, config.lr)).validated() for o in names]
         group_id = f"race-{uuid.uuid4().hex[:12]}"
         check_may_submit(self.store, actor, configs)  # the whole race or none of it
         with self._cond:  # queued back to back, so no other run lands between the racers
