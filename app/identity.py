@@ -29,6 +29,7 @@ MAX_NAME_LENGTH = 40
 _TOKEN_PATTERN = re.compile(r"[A-Za-z0-9_-]{32,64}")
 _TOKEN_KEY, _NAME_KEY = "identity_token", "identity_name"
 COOKIE = "mnist_playground_me"
+_MARKDOWN = "[]()<>*_`~#|\\$:!{}"
 COOKIE_MAX_AGE_S = 365 * 24 * 3600
 
 
@@ -71,8 +72,10 @@ def default_name(owner_id: str) -> str:
 
 
 def clean_name(text: str) -> str:
-    """A typed name as stored: one line, spaces collapsed, at most MAX_NAME_LENGTH characters."""
-    return " ".join(str(text).split())[:MAX_NAME_LENGTH]
+    """A typed name as stored: one line, spaces collapsed, at most MAX_NAME_LENGTH characters, without the
+    characters Markdown would act on (names are shown in captions: "[x](http://...)" must not become a link)."""
+    plain = str(text).translate({ord(c): " " for c in _MARKDOWN})
+    return " ".join(plain.split())[:MAX_NAME_LENGTH]
 
 
 def typed_name() -> str:

@@ -56,6 +56,8 @@ def test_typing_a_name_renames_the_students_runs(store: RunStore, data_root: Pat
     app.sidebar.text_input(key="identity_name_box").input("  Ann   Lee ").run()
     assert app.query_params["who"] == "Ann Lee"
     assert store.get(run_id).owner_name == "Ann Lee"
+    app.sidebar.text_input(key="identity_name_box").input("[Ann](http://x.example) **Lee**").run()
+    assert store.get(run_id).owner_name == "Ann http //x.example Lee"  # no link, no bold: names are plain text
 
 
 def test_my_runs_by_default_and_everyones_on_request(store: RunStore, two_students: dict[str, int]) -> None:

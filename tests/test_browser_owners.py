@@ -131,3 +131,9 @@ def test_students_own_their_runs_and_the_teacher_may_delete_any(new_page, app_se
     main(teacher).get_by_role("button", name="Yes, delete").click()
     expect(main(teacher).get_by_text(f"Run #{a_run.id} deleted.")).to_be_visible()
     wait_until(lambda: not store.list_runs(), 30, "the teacher's delete did not remove A's run")
+
+    # The same page in Korean: the Teacher box and the class board in the course's words.
+    teacher.goto("/compare?lang=ko")
+    expect(main(teacher).get_by_role("heading", name="우리 반 순위표")).to_be_visible()
+    wait_for_idle(teacher)
+    screenshot(teacher, "owners", "teacher-korean", show=main(teacher).get_by_role("heading", name="우리 반 순위표"))
