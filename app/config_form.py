@@ -11,7 +11,6 @@ from typing import Any
 from app.i18n import N_, _
 from mnist_core.config import (
     PRESET_DESCRIPTIONS,
-    ConfigError,
     ConfigProblem,
     LayerSizeError,
     TrainConfig,
@@ -110,13 +109,6 @@ def allowed_text(problem: ConfigProblem) -> str:
         return word() if word else problem.allowed
     except KeyError:  # limits without the names the wording needs: core's own words rather than nothing
         return problem.allowed
-
-
-def error_text(exc: Exception) -> str:
-    """An error from mnist_core in the student's language: a ConfigError's problems worded here, else its text."""
-    if isinstance(exc, ConfigError):
-        return " ".join(problem_message(p) for p in exc.problems)
-    return str(exc)
 
 
 def preset_description(name: str) -> str:

@@ -12,10 +12,10 @@ from app.lessons_catalog import LESSONS
 def pages() -> dict[str, StreamlitPage]:
     """Every page by its short name ("home", "train", ...), in the order the navigation shows them."""
     return {
-        "home": st.Page("app/pages/home.py", title="Home", icon=":material/home:", default=True),
-        "train": st.Page("app/pages/train.py", title="Train", icon=":material/fitness_center:", url_path="train"),
-        "draw": st.Page("app/pages/draw.py", title="Draw", icon=":material/draw:", url_path="draw"),
-        "compare": st.Page("app/pages/compare.py", title="Compare", icon=":material/monitoring:",
+        "home": st.Page("app/pages/home.py", title=_("Home"), icon=":material/home:", default=True),
+        "train": st.Page("app/pages/train.py", title=_("Train"), icon=":material/fitness_center:", url_path="train"),
+        "draw": st.Page("app/pages/draw.py", title=_("Draw"), icon=":material/draw:", url_path="draw"),
+        "compare": st.Page("app/pages/compare.py", title=_("Compare"), icon=":material/monitoring:",
                            url_path="compare"),
         "learn": st.Page("app/pages/learn.py", title=_("Learn"), icon=":material/school:", url_path="learn"),
         **lesson_pages(),

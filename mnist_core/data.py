@@ -26,7 +26,12 @@ _LOAD_LOCK = threading.Lock()
 
 
 class DatasetUnavailable(RuntimeError):
-    """The dataset's files are missing and could not be downloaded."""
+    """The dataset's files are missing and could not be downloaded. `details` (when known) holds the facts of the
+    message as data (dataset, missing, directory, source, cause), so the app can word them in the student's language."""
+
+    def __init__(self, message: str, details: dict[str, object] | None = None) -> None:
+        super().__init__(message)
+        self.details = details or {}
 
 
 class DatasetCorrupt(DatasetUnavailable):
@@ -225,7 +230,9 @@ def _load(name: str, root: Path) -> Dataset:
         cause = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
         _refuse_bad_downloads(info, raw, missing)
         if missing:
-            raise DatasetUnavailable(_unavailable_message(info, raw, missing, cause)) from None
+            raise DatasetUnavailable(_unavailable_message(info, raw, missing, cause),
+                                     {"dataset": info.name, "missing": tuple(missing), "directory": str(raw),
+                                      "mirror": settings.mirror() or "", "cause": cause}) from None
         raise DatasetCorrupt(f"{info.title} files in {raw} could not be read: {cause}") from None
     for split, images, labels, count in (("train", train.data, train.targets, 60_000), ("test", test.data, test.targets, 10_000)):
         if images.shape != (count, 28, 28) or labels.shape != (count,) or int(labels.min()) < 0 or int(labels.max()) > 9:

@@ -414,12 +414,21 @@ def _check_status(status: str) -> None:
         raise ValueError(f"unknown run status {status!r}; allowed: {', '.join(STATUSES)}")
 
 
+class RunNameError(ValueError):
+    """A run name that cannot be used; `length` and `limit` let the app word it (length 0: empty)."""
+
+    def __init__(self, length: int, limit: int) -> None:
+        self.length, self.limit = length, limit
+        if length == 0:
+            super().__init__("A run name cannot be empty: type at least one visible character.")
+        else:
+            super().__init__(f"A run name can be at most {limit} characters (this one has {length}).")
+
+
 def _clean_name(name: str) -> str:
     cleaned = " ".join(str(name).split())
-    if not cleaned:
-        raise ValueError("A run name cannot be empty: type at least one visible character.")
-    if len(cleaned) > MAX_NAME_LENGTH:
-        raise ValueError(f"A run name can be at most {MAX_NAME_LENGTH} characters (this one has {len(cleaned)}).")
+    if not cleaned or len(cleaned) > MAX_NAME_LENGTH:
+        raise RunNameError(len(cleaned), MAX_NAME_LENGTH)
     return cleaned
 
 

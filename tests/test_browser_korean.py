@@ -10,7 +10,7 @@ import pytest
 from playwright.sync_api import expect
 
 from app_harness import QUICK, train_run
-from browser_support import main, screenshot, sidebar, wait_for_heading, wait_for_idle
+from browser_support import main, screenshot, sidebar, wait_for_heading, wait_for_idle, wait_until
 
 pytestmark = pytest.mark.browser
 
@@ -22,6 +22,8 @@ KOREAN_PAGES = {
     "/compare": ("실행 비교", "옵티마이저 경주"),
 }
 KOREAN_NAVIGATION = ("홈", "학습", "그리기", "비교")
+SAMPLES_LOADED = """() => [...document.querySelectorAll('[data-testid="stImage"] img')]
+                         .every(image => image.complete && image.naturalWidth > 0)"""
 
 
 @pytest.fixture(scope="module")
@@ -46,10 +48,13 @@ def test_each_page_comes_up_in_korean_in_a_korean_browser(new_page, finished_run
     for link in KOREAN_NAVIGATION:
         expect(navigation.get_by_role("link", name=link, exact=True)).to_be_visible()
     expect(page).to_have_url(re.compile(r"[?&]lang=ko(&|$)"))  # written into the URL, so a shared link keeps it
-    name = path.strip("/") or "home"
-    screenshot(page, "korean", name)
-    if path == "/train":  # the finished run's results, further down
-        screenshot(page, "korean", "train-finished", show=main(page).get_by_text("테스트 정확도", exact=True).first)
+    if path == "/":
+        expect(main(page).locator('[data-testid="stImage"] img')).to_have_count(20)
+        wait_until(lambda: page.evaluate(SAMPLES_LOADED), 30, lambda: "the sample images did not load")
+    screenshot(page, "korean", path.strip("/") or "home")
+    if path == "/train":  # what the settings mean (the course's arithmetic), then the finished run's results
+        screenshot(page, "korean", "train-meaning", show=main(page).get_by_role("heading", name="이 설정의 의미"))
+        screenshot(page, "korean", "train-finished", show=main(page).get_by_role("heading", name="실행 목록"))
 
 
 def test_switching_to_english_is_kept_after_a_reload(new_page) -> None:

@@ -174,3 +174,36 @@ def test_browser_locales_map_to_a_language(locale: str | None, expected: str | N
 def test_use_language_refuses_an_unknown_language() -> None:
     with pytest.raises(ValueError, match="unknown language 'fr'"), use_language("fr"):
         pass
+
+
+def test_core_errors_are_worded_by_the_app_in_english_as_the_core_says_them_and_in_korean() -> None:
+    from app.errors import error_text
+    from mnist_core import settings
+    from mnist_core.config import TrainConfig
+    from mnist_core.data import DATASET_INFO, DatasetUnavailable, _unavailable_message
+    from mnist_core.store import RunNameError, RunNotFound
+
+    info, raw, missing = DATASET_INFO["mnist"], Path("/school/data/MNIST/raw"), ["t10k-images-idx3-ubyte.gz"]
+    unavailable = DatasetUnavailable(_unavailable_message(info, raw, missing, "offline"), {
+        "dataset": "mnist", "missing": tuple(missing), "directory": str(raw), "mirror": settings.mirror() or "",
+        "cause": "offline"})
+    bad_config = TrainConfig(batch_size=0, epochs=0).problems()
+    for error in (RunNameError(0, 80), RunNameError(90, 80), unavailable):  # English: what the core (the CLI) says
+        assert error_text(error) == str(error)
+    assert error_text(RunNotFound(3)) == "Run #3 does not exist (it may have been deleted)."
+    from mnist_core.config import ConfigError
+
+    with use_language("ko"):
+        assert error_text(RunNotFound(3)) == "실행 #3이(가) 없습니다 (지워졌을 수 있습니다)."
+        assert error_text(RunNameError(90, 80)) == "실행 이름은 80자까지 쓸 수 있습니다 (지금 90자)."
+        assert error_text(unavailable).startswith("MNIST을(를) 쓸 수 없습니다: /school/data/MNIST/raw에")
+        worded = error_text(ConfigError(bad_config))
+        assert "에포크: 0은(는) 쓸 수 없습니다 — 허용 범위: 1부터 200까지." in worded
+        assert "배치 사이즈: 0은(는) 쓸 수 없습니다 — 허용 범위: 1부터 55000까지 (학습 데이터 크기;" in worded
+
+
+def test_problems_without_data_keep_the_cores_english_words() -> None:
+    from app.config_form import problem_message
+    from mnist_core.config import ConfigProblem
+
+    assert problem_message(ConfigProblem("epochs", 0, "1 to 198")) == "Epochs: 0 is not allowed — use 1 to 198."
