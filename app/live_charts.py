@@ -20,6 +20,7 @@ import streamlit as st
 
 from app import charts, resources
 from app.i18n import _
+from mnist_core.events import EpochMetrics, LossPoints
 from mnist_core.live import LiveCurves
 from mnist_core.run_record import RunRecord
 from mnist_core.store import RunNotFound, RunStore
@@ -98,6 +99,18 @@ def live_chart(store: RunStore, record: RunRecord) -> LiveChart:
         while len(_charts) > MAX_WATCHED:
             _charts.popitem(last=False)
         return chart
+
+
+def curves_so_far(store: RunStore, record: RunRecord) -> tuple[LossPoints, list[EpochMetrics]]:
+    """A run's loss points and epochs; while it trains, read incrementally through its shared LiveChart (a race
+    watched on Compare reads only what is new, like the Train page). RunNotFound when it was deleted."""
+    if not record.is_active:
+        return store.losses(record.id), store.epochs(record.id)
+    chart = live_chart(store, record)
+    chart.refresh(store)
+    with chart.lock:
+        c = chart.curves
+        return LossPoints(list(c.iterations), list(c.losses)), list(c.epochs)
 
 
 def show(record: RunRecord) -> None:

@@ -164,7 +164,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--device", help="cpu, cuda, mps (default: the best available)")
     parser.add_argument("--course-iterations", type=int, default=300, help="iterations of the course loop to time")
     parser.add_argument("--epochs", type=int, default=2, help="epochs of our trainer to time")
-    parser.add_argument("--lenet-samples", type=int, default=20_000, help="training images of the lenet run to time")
+    parser.add_argument("--lenet-samples", type=int, default=10_000, help="training images of the lenet run to time")
     args = parser.parse_args(argv)
     try:
         load_dataset("mnist")  # before the course loop, whose torchvision download would end in a traceback

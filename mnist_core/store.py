@@ -342,18 +342,18 @@ class RunStore:
         sql = "SELECT iteration, loss FROM losses WHERE run_id = ? AND iteration > ? ORDER BY iteration"
         rows = self._read_rows(run_id, sql, after)
         return LossPoints(iterations=[r[0] for r in rows], losses=[_nan_if_none(r[1]) for r in rows])
-    def activity(self) -> tuple[tuple[Any, ...], ...]:
-        """(id, status, progress) of every queued or running run: one small indexed query, so a view that refreshes
-        every second can tell whether anything changed before it reads or draws anything."""
-        sql = "SELECT id, status, progress FROM runs WHERE status IN ('queued', 'running') ORDER BY id"
-        return tuple(self._connection().execute(sql).fetchall())
-
 
     def epochs(self, run_id: int, after: int = 0) -> list[EpochMetrics]:
         """The run's per-epoch metrics, only those after epoch `after` when given."""
         sql = "SELECT epoch, train_loss, train_accuracy, val_loss, val_accuracy, seconds FROM epochs WHERE run_id = ?"
         rows = self._read_rows(run_id, sql + " AND epoch > ? ORDER BY epoch", after)
         return [EpochMetrics(e, _nan_if_none(tl), ta, vl, va, sec) for e, tl, ta, vl, va, sec in rows]
+
+    def activity(self) -> tuple[tuple[Any, ...], ...]:
+        """(id, status, progress) of every queued or running run: one small indexed query, so a view that refreshes
+        every second can tell whether anything changed before it reads or draws anything."""
+        sql = "SELECT id, status, progress FROM runs WHERE status IN ('queued', 'running') ORDER BY id"
+        return tuple(self._connection().execute(sql).fetchall())
 
     def test_predictions(self, run_id: int) -> torch.Tensor | None:
         """The test-set predictions (int64 [10000]) of a finished run, None before it finished."""

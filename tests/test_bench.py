@@ -15,14 +15,16 @@ import pytest
 from conftest import PROJECT_DIR
 
 REQUIRED = ("speedup_vs_course", "samples_per_s", "course_samples_per_s", "gflops", "predict_p95_ms",
-            "gemm_ceiling_samples_per_s", "ceiling_speedup_vs_course", "predict_p50_ms", "peak_rss_mb")
+            "gemm_ceiling_samples_per_s", "ceiling_speedup_vs_course", "predict_p50_ms", "peak_rss_mb",
+            "lenet_course_samples_per_s", "lenet_samples_per_s", "lenet_speedup_vs_course",
+            "lenet_step_nchw_samples_per_s", "lenet_step_channels_last_samples_per_s")
 
 
 def test_bench_prints_figures_and_a_consistent_json_line(data_root: Path) -> None:
     env = {**os.environ, "MNIST_PLAYGROUND_DATA": str(data_root)}
     proc = subprocess.run(
         [sys.executable, "-m", "mnist_core.bench", "--json", "--device", "cpu", "--course-iterations", "20",
-         "--epochs", "1"],
+         "--epochs", "1", "--lenet-samples", "2000"],
         cwd=PROJECT_DIR, env=env, capture_output=True, text=True, timeout=300, check=False,
     )
     assert proc.returncode == 0, proc.stderr
@@ -38,6 +40,9 @@ def test_bench_prints_figures_and_a_consistent_json_line(data_root: Path) -> Non
     assert figures["ceiling_speedup_vs_course"] == pytest.approx(
         figures["gemm_ceiling_samples_per_s"] / figures["course_samples_per_s"], rel=0.01)
     assert figures["gflops"] == pytest.approx(figures["samples_per_s"] * 6 * 268_800 / 1e9, rel=0.01)
+    assert figures["lenet_speedup_vs_course"] == pytest.approx(
+        figures["lenet_samples_per_s"] / figures["lenet_course_samples_per_s"], rel=0.01)
+    assert any(line.startswith("lenet training step: default (NCHW)") for line in lines)
     assert figures["predict_p50_ms"] <= figures["predict_p95_ms"]
 
 

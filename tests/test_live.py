@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from app import charts
-from app.live_charts import LiveChart, expected_points, live_chart
+from app.live_charts import LiveChart, curves_so_far, expected_points, live_chart
 from mnist_core.config import TrainConfig
 from mnist_core.events import EpochMetrics, LossPoints
 from mnist_core.live import ExponentialAverage, LiveCurves
@@ -133,3 +133,20 @@ def test_a_deleted_run_id_given_again_gets_a_fresh_live_chart(store: RunStore) -
     again = store.create_run(CONFIG.replace(epochs=3))
     assert again == run_id  # SQLite reuses the id of the deleted last row
     assert live_chart(store, store.get(again)) is not chart
+
+
+def test_compare_reads_a_training_run_through_its_shared_live_chart(store: RunStore, monkeypatch) -> None:
+    monkeypatch.setattr("app.live_charts.SHARED_READ_S", 0.0)
+    run_id = store.create_run(CONFIG)
+    store.mark_running(run_id, "cpu")
+    store.add_losses(run_id, LossPoints([1, 2], [2.3, 2.2]))
+    points, epochs = curves_so_far(store, store.get(run_id))
+    assert points.iterations == [1, 2] and epochs == []
+    store.add_losses(run_id, LossPoints([3], [2.1]))
+    store.add_epoch(run_id, EpochMetrics(1, 0.5, 0.8, 0.4, 0.85, 1.0))
+    points, epochs = curves_so_far(store, store.get(run_id))
+    assert points.iterations == [1, 2, 3] and [e.epoch for e in epochs] == [1]
+    assert live_chart(store, store.get(run_id)).curves.loss_version == 2  # read in two pieces, not twice whole
+    store.set_status(run_id, "stopped")
+    points, _ = curves_so_far(store, store.get(run_id))  # a finished run: straight from the store
+    assert points.iterations == [1, 2, 3]

@@ -1,4 +1,4 @@
-"""The Ray backend on a real local Ray cluster (2 CPUs, loopback only, one cluster shared by the module's tests):
+"""The Ray backend on a real local Ray cluster (2 CPUs, this machine only, one cluster shared by the module's tests):
 a run trains on a Ray worker with its events arriving live in the head's store, Stop works, and a killed Ray
 worker fails its run with a message while the next run still trains."""
 
@@ -11,13 +11,12 @@ import time
 from pathlib import Path
 
 import pytest
+import ray
 
 from mnist_core.config import TrainConfig
 from mnist_core.jobs import JobManager
 from mnist_core.ray_backend import RayBackend, node_address
 from mnist_core.store import RunStore
-
-ray = pytest.importorskip("ray")
 
 TINY = TrainConfig(hidden=(32,), epochs=1, train_limit=2000, val_size=500)
 LONG = TINY.replace(epochs=200, train_limit=20_000)  # minutes if nobody stops it

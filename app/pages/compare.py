@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from app import charts, resources
+from app import charts, live_charts, resources
 from app.run_views import X_AXES, comparison_table, loss_x_values, progress_fraction, progress_line, run_label
 from mnist_core.config import OPTIMIZERS, PRESETS, ConfigError, preset_config
 from mnist_core.data import DATASET_INFO
@@ -65,7 +65,7 @@ def comparison(records: list[RunRecord], axis: str) -> None:
     losses, accuracy = [], []
     for r in records:
         try:
-            points, epochs = store.losses(r.id), store.epochs(r.id)
+            points, epochs = live_charts.curves_so_far(store, r)  # a racer still training: only what is new
         except RunNotFound:
             continue  # deleted by another session a moment ago; the next rerun drops it from the choice
         if points.iterations:
