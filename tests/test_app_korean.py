@@ -14,7 +14,7 @@ from streamlit.testing.v1 import AppTest
 from app.i18n import use_language
 from mnist_core.store import RunStore
 
-from app_harness import QUICK, start_app, train_run
+from app_harness import QUICK, button, start_app, texts, train_run, wait_until_finished
 
 # Names, code words and units that stay as they are in Korean text: the course writes them so too.
 TECHNICAL_TOKENS = {
@@ -31,7 +31,7 @@ TECHNICAL_TOKENS = {
 SWITCH_WORDS = {"English", "Language"}
 _ICON = re.compile(r":material/[a-z_]+:")
 _CODE = re.compile(r"`[^`]*`")
-_URL = re.compile(r"https?://\S+")
+_URL = re.compile(r"https?://\S+|\]\([^)]*\)")  # a link, or a Markdown link's target
 _WORD = re.compile(r"[A-Za-z][A-Za-z0-9_.\-]*[A-Za-z0-9]|[A-Za-z]")
 # Proto fields that hold text a student reads (not ids, keys, icons or typed values).
 _TEXT_FIELDS = {"body", "label", "help", "placeholder", "options", "content", "caption", "text", "delta"}
@@ -155,6 +155,42 @@ def test_two_sessions_keep_their_own_language(runs_root: Path) -> None:
     english.run()
     assert korean.query_params["lang"] == "ko" and english.query_params["lang"] == "en"
     assert [t.value for t in korean.title] == ["실행 비교"] and [t.value for t in english.title] == ["Compare runs"]
+
+
+def test_bad_settings_are_explained_in_korean_with_the_form_labels(runs_root: Path) -> None:
+    with use_language("ko"):
+        app = start_app("train", {"lang": "ko"})
+        app.number_input(key="train_batch_size").set_value(100_000)
+        app.text_input(key="train_hidden").set_value("256, lots")
+        app.number_input(key="train_epochs").set_value(0)
+        button(app, "학습 시작").click().run()
+    (message,) = texts(app, "error")
+    assert "배치 사이즈: 100000은(는) 쓸 수 없습니다 — 허용 범위: 1부터 55000까지 (학습 데이터 크기;" in message
+    assert "은닉층: “256, lots”은(는) 쓸 수 없습니다 — 허용 범위: 256, 256처럼 쉼표로 구분한 정수 ('lots'은(는)" in message
+    assert "에포크: 0은(는) 쓸 수 없습니다 — 허용 범위: 1부터 200까지." in message
+    assert not english_on_page(app, {"lots"}), english_on_page(app, {"lots"})  # "lots": what the student typed
+
+
+def test_a_run_trains_and_finishes_in_korean(runs_root: Path) -> None:
+    with use_language("ko"):
+        app = start_app("train", {"lang": "ko"})
+        app.number_input(key="train_train_limit").set_value(QUICK.train_limit)
+        app.number_input(key="train_val_size").set_value(QUICK.val_size)
+        app.text_input(key="train_hidden").set_value("32")
+        app.number_input(key="train_epochs").set_value(1)
+        app.text_input(key="train_name").set_value("한글 실행")
+        button(app, "학습 시작").click().run()
+    live = " ".join([*texts(app, "caption"), *texts(app, "info"), *(p.proto.text for p in app.get("progress"))])
+    assert "한글 실행" in live or "대기" in live or "에포크" in live
+    store = RunStore(runs_root)
+    (record,) = store.list_runs()
+    wait_until_finished(store, [record.id])
+    with use_language("ko"):
+        app.run()
+    summary = " ".join(texts(app, "caption"))
+    assert "**완료** · MNIST · MLP 784-32-10 · relu · 초기화 기본값 · 드롭아웃 0 · adam 학습률 0.001 · 배치 100 · 1 에포크" in summary
+    assert {m.label for m in app.metric} >= {"테스트 정확도", "테스트 손실", "학습 시간", "장치"}
+    assert not english_on_page(app), english_on_page(app)
 
 
 def test_a_korean_csv_export_has_korean_headers_and_a_bom(korean_runs: list[int]) -> None:
