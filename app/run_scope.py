@@ -96,3 +96,11 @@ def group_title(records: list[RunRecord]) -> str:
     """E.g. "Optimizer race of Ann: 4 runs"."""
     return _(":material/flag: Optimizer race of {owner}: {n} runs", owner=records[0].owner_name or "?",
              n=len(records))
+
+
+def default_comparison(records: list[RunRecord], count: int) -> list[int]:
+    """What Compare shows before the student picks: the newest race whole (however many racers), else the newest
+    `count` runs. `records` newest first."""
+    if records and records[0].group_id:
+        return [r.id for r in records if r.group_id == records[0].group_id]
+    return [r.id for r in records[:count]]

@@ -290,3 +290,13 @@ def test_someone_else_on_a_shared_computer_starts_a_new_identity(store: RunStore
     assert app.query_params["me"] != ANN_TOKEN and "who" not in app.query_params
     assert app.sidebar.text_input(key="identity_name_box").value == ""
     assert store.get(1).owner_name == "Ann"  # Ann's runs stay Ann's
+
+
+def test_compare_shows_a_whole_four_way_race_first(store: RunStore) -> None:
+    query, ann = student(ANN_TOKEN, "Ann")
+    racers = [store.create_run(QUICK.replace(optimizer=o), name=f"race · {o}", group_id="race-four", owner=ann)
+              for o in ("sgd", "momentum", "rmsprop", "adam")]
+    for run_id in racers:
+        store.set_status(run_id, "stopped")  # as if stopped before training: listed, nothing left to train
+    app = start_app("compare", query)
+    assert sorted(app.multiselect(key="compare_runs").value) == racers  # all four, not the newest three
