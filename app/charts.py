@@ -24,6 +24,7 @@ PALETTE = (
 HIGHLIGHT = "#E15759"  # the predicted class among grey bars
 MUTED = "#BAB0AC"
 LOSS_AXIS = "cross-entropy loss (nats)"
+CELL_TARGETS = "cells"  # the confusion matrix's clickable layer
 ACCURACY_AXIS = "accuracy (%)"
 CHART_HEIGHT = 340
 # Points drawn per curve. A 15-epoch run has 8,250 iterations; sending all of them every second while it trains
@@ -147,10 +148,21 @@ def confusion_figure(labels: np.ndarray, predictions: np.ndarray, class_names: S
         z=counts.tolist(), x=names, y=names, colorscale="Blues", text=counts.tolist(), texttemplate="%{text}",
         hovertemplate="true %{y}, predicted %{x}: %{z} images<extra></extra>", colorbar={"title": "images"},
     ))
+    # Heatmaps cannot be selected in plotly: an invisible square marker on each cell takes the click instead
+    # (st.plotly_chart(on_select=...) reports its x = predicted, y = true).
+    cells = [(true, predicted) for true in range(len(names)) for predicted in range(len(names))]
+    fig.add_scatter(x=[names[p] for _, p in cells], y=[names[t] for t, _ in cells], mode="markers",
+                    marker={"symbol": "square", "size": 28, "color": "rgba(0, 0, 0, 0)"},
+                    customdata=[[int(counts[t, p]), names[t], names[p]] for t, p in cells], showlegend=False,
+                    name=CELL_TARGETS,
+                    hovertemplate="true %{customdata[1]}, predicted %{customdata[2]}: %{customdata[0]} images"
+                                  "<extra></extra>",
+                    selected={"marker": {"opacity": 1}}, unselected={"marker": {"opacity": 1}})
+    fig.data[0].hoverinfo = "skip"
     fig.update_yaxes(autorange="reversed", type="category")
     fig.update_xaxes(type="category")
     fig = _layout(fig, "Confusion matrix (test set, 10,000 images)", "predicted class", "true class", height=430)
-    fig.update_layout(hovermode="closest")
+    fig.update_layout(hovermode="closest", clickmode="event+select")
     return fig
 
 
@@ -166,9 +178,10 @@ def per_class_figure(labels: np.ndarray, predictions: np.ndarray, class_names: S
     fig = go.Figure(go.Bar(x=list(class_names), y=_finite_or_none(accuracy), marker_color=run_color(run_id),
                            text=[f"{a:.1f}" for a in accuracy], textposition="outside",
                            hovertemplate="%{x}: %{y:.2f}%<extra></extra>"))
-    finite = [a for a in accuracy if math.isfinite(a)] or [0.0]
-    # Start the axis near the worst class, so differences of a few percent stay visible.
-    fig.update_yaxes(range=[max(0.0, min(finite) - 10), 102])
+    # From 0 to 100: an axis starting near the worst class made a 2-point difference look like a 5-fold one. The
+    # labels on the bars (drawn above them, outside the plot area) give the exact values.
+    fig.update_traces(cliponaxis=False)
+    fig.update_yaxes(range=[0, 100], tickvals=list(range(0, 101, 20)))
     fig.update_xaxes(type="category")
     fig = _layout(fig, "Accuracy per class (test set)", "true class", ACCURACY_AXIS, height=430)
     fig.update_layout(hovermode="closest")

@@ -6,20 +6,20 @@ browser session sees the same runs, whichever session (or the command line) star
 
 from __future__ import annotations
 
-import numpy as np
 import streamlit as st
 
 from app import charts, live_charts, resources
+from app.continue_training import continue_training, lineage_caption
+from app.i18n import _
 from app.run_views import (
     architecture,
     dataset_title,
     format_seconds,
-    misclassified_indices,
     progress_fraction,
     progress_line,
-    upscale,
 )
-from mnist_core.data import DatasetUnavailable, dataset_status
+from app.test_results import test_diagnostics
+from mnist_core.data import dataset_status
 from mnist_core.run_record import RunRecord
 from mnist_core.store import RunNotFound
 
@@ -27,8 +27,6 @@ LIVE_REFRESH_S = 1.0
 STATUS_ICONS = {"queued": ":material/hourglass_empty:", "running": ":material/directions_run:",
                 "completed": ":material/check_circle:", "stopped": ":material/stop_circle:",
                 "failed": ":material/error:", "interrupted": ":material/warning:"}
-MISCLASSIFIED_SHOWN = 24
-MISCLASSIFIED_COLUMNS = 8
 
 
 def run_summary(record: RunRecord) -> None:
@@ -39,6 +37,8 @@ def run_summary(record: RunRecord) -> None:
         f"{c.optimizer} lr {c.lr:g} · "
         f"batch {c.batch_size} · {c.epochs} epochs · seed {c.seed}"
     )
+    if record.parent_id is not None:
+        st.caption(lineage_caption(record))
 
 
 def training_charts(record: RunRecord) -> None:
@@ -115,6 +115,9 @@ def finished_run(record: RunRecord) -> None:
     elif record.status == "interrupted":
         st.warning(f"This run was interrupted ({record.error or 'its process ended'}): the charts show how far "
                    "it got; start it again to finish it.")
+    elif record.status == "stopped" and record.started is None:
+        st.info(_("You cancelled this run before it started: it never trained, so it has no results."))
+        return
     elif record.status == "stopped":
         st.info("You stopped this run early: the test results are for the network as it was then.")
     if record.test_accuracy is not None:
@@ -122,6 +125,7 @@ def finished_run(record: RunRecord) -> None:
     training_charts(record)
     if record.test_accuracy is not None:
         test_diagnostics(record)
+    continue_training(record)
 
 
 def test_metrics(record: RunRecord) -> None:
@@ -130,39 +134,3 @@ def test_metrics(record: RunRecord) -> None:
     columns[1].metric("Test loss", f"{record.test_loss:.4f}")
     columns[2].metric("Training time", format_seconds(record.duration_s))
     columns[3].metric("Device", (record.device or "-").upper())
-
-
-def test_diagnostics(record: RunRecord) -> None:
-    """Confusion matrix, per-class accuracy and the misclassified images of the 10,000 test images."""
-    try:
-        predictions = resources.store().test_predictions(record.id)
-    except RunNotFound:
-        return  # deleted meanwhile; training_charts already said so
-    if predictions is None:
-        return
-    try:
-        data = resources.dataset(record.config.dataset)
-    except DatasetUnavailable as exc:
-        st.warning(f"The test-set diagnostics need the dataset: {exc}")
-        return
-    labels, predicted = data.test_labels.numpy(), predictions.numpy()
-    left, right = st.columns(2)
-    with left:
-        st.plotly_chart(charts.confusion_figure(labels, predicted, data.class_names), key=f"confusion_{record.id}")
-    with right:
-        st.plotly_chart(charts.per_class_figure(labels, predicted, data.class_names, record.id),
-                        key=f"per_class_{record.id}")
-    wrong = misclassified_indices(labels, predicted, MISCLASSIFIED_SHOWN)
-    total_wrong = int(np.count_nonzero(labels != predicted))
-    st.subheader("Misclassified test images")
-    if not wrong:
-        st.success("Not a single test image is misclassified.")
-        return
-    st.caption(f"{total_wrong:,} of {len(labels):,} test images are misclassified; the first {len(wrong)}, "
-               "labelled true → predicted:")
-    for start in range(0, len(wrong), MISCLASSIFIED_COLUMNS):
-        columns = st.columns(MISCLASSIFIED_COLUMNS)
-        for column, index in zip(columns, wrong[start:start + MISCLASSIFIED_COLUMNS]):
-            truth, guess = data.class_names[labels[index]], data.class_names[predicted[index]]
-            column.image(upscale(data.test_images[index].numpy(), 3), caption=f"{truth} → {guess}",
-                         width="stretch")

@@ -188,10 +188,31 @@ def comparison_table(records: Sequence[RunRecord]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def misclassified_indices(labels: np.ndarray, predictions: np.ndarray, limit: int) -> list[int]:
-    """The first `limit` test images the model got wrong, in test-set order (stable between reruns)."""
-    wrong = np.flatnonzero(np.asarray(labels) != np.asarray(predictions))
-    return wrong[:limit].tolist()
+def export_table(records: Sequence[RunRecord]) -> pd.DataFrame:
+    """One row per run with every setting (not only those that differ) and its results: the CSV download."""
+    rows = []
+    for r in records:
+        row: dict[str, Any] = {"run": r.name, "id": r.id, "continues run": r.parent_id, "status": r.status}
+        row.update({f.name: _display(getattr(r.config, f.name)) for f in fields(TrainConfig)})
+        row.update(comparison_table([r]).iloc[0].drop(["run", "id", "status"]).to_dict())
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+ANY_WRONG = -1  # the gallery's "predicted" choice for every misclassified image, whatever the wrong class
+
+
+def gallery_indices(labels: np.ndarray, predictions: np.ndarray, true_class: int | None, predicted: int,
+                    limit: int) -> tuple[list[int], int]:
+    """The test images of a confusion-matrix cell, or a row's mistakes: true class `true_class` (None: any) and
+    predicted `predicted` (ANY_WRONG: any class but the true one). The first `limit` in test-set order (stable
+    between reruns) and how many there are in all."""
+    labels, predictions = np.asarray(labels), np.asarray(predictions)
+    chosen = labels != predictions if predicted == ANY_WRONG else predictions == predicted
+    if true_class is not None:
+        chosen &= labels == true_class
+    found = np.flatnonzero(chosen)
+    return found[:limit].tolist(), len(found)
 
 
 def upscale(image: np.ndarray, factor: int) -> np.ndarray:

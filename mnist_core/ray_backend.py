@@ -151,8 +151,9 @@ class RemoteTrainer:
     def _result(self, ref, run_id: int) -> tuple[dict, TrainResult]:
         try:
             return ray.get(ref)
-        except ray.exceptions.RayTaskError as exc:  # the training raised: report its own error
-            raise exc.as_instanceof_cause() from None
+        except ray.exceptions.RayTaskError as exc:  # the training raised: its own error, worded as a local one's
+            cause = getattr(exc, "cause", None)
+            raise (cause if isinstance(cause, BaseException) else exc.as_instanceof_cause()) from None
         except ray.exceptions.RayError as exc:  # worker or node died, task cancelled, ...
             where = ray.get(self.hub.worker.remote(run_id))
             place = f" (pid {where[0]} on {node_address(where[1])})" if where else ""

@@ -5,8 +5,17 @@ from __future__ import annotations
 import streamlit as st
 
 from app import charts, live_charts, resources
-from app.run_views import X_AXES, comparison_table, loss_x_values, progress_fraction, progress_line, run_label
-from mnist_core.config import OPTIMIZERS, PRESETS, ConfigError, preset_config
+from app.i18n import _
+from app.run_views import (
+    X_AXES,
+    comparison_table,
+    export_table,
+    loss_x_values,
+    progress_fraction,
+    progress_line,
+    run_label,
+)
+from mnist_core.config import DEFAULT_LEARNING_RATES, OPTIMIZERS, PRESETS, ConfigError, preset_config
 from mnist_core.data import DATASET_INFO
 from mnist_core.run_record import RunRecord
 from mnist_core.store import RunNotFound
@@ -28,13 +37,45 @@ def start_race() -> None:
     try:
         config = preset_config(state["compare_race_preset"], dataset=state["compare_race_dataset"],
                                epochs=int(state["compare_race_epochs"]), lr=float(state["compare_race_lr"]))
-        ids = resources.jobs().submit_race(config, state["compare_race_optimizers"])
+        rates = None if state.get("compare_race_same_lr") else race_learning_rates(state["compare_race_optimizers"])
+        ids = resources.jobs().submit_race(config, state["compare_race_optimizers"], learning_rates=rates)
     except (ConfigError, ValueError) as exc:
         say("error", f"The race could not start: {exc}")
         return
     state["compare_runs"] = ids
     state["compare_x_axis"] = "iteration"  # a fair race: the same number of updates, whatever the queue did
     say("success", f"The race is on: {len(ids)} runs with the same seed and the same initial weights.")
+    state["compare_race_rates_note"] = race_rates_note(ids)
+
+
+def race_rates_note(run_ids: list[int]) -> str:
+    """E.g. "Learning rates: sgd 0.1, adam 0.001." for the message under "The race is on"."""
+    records = [resources.store().get(i) for i in run_ids]
+    rates = ", ".join(f"{r.config.optimizer} {r.config.lr:g}" for r in records)
+    return _("Learning rates: {rates}.", rates=rates)
+
+
+
+
+def race_lr_key(optimizer: str) -> str:
+    return f"compare_race_lr_{optimizer}"
+
+
+def race_learning_rates(optimizers: list[str]) -> dict[str, float]:
+    """Each racer's own learning rate as set on the page (its sensible default until the student changes it)."""
+    return {o: float(st.session_state.get(race_lr_key(o), DEFAULT_LEARNING_RATES[o])) for o in optimizers}
+
+
+def race_rate_inputs(optimizers: list[str]) -> None:
+    """One learning-rate box per chosen optimizer, starting at that optimizer's usual rate."""
+    for optimizer in OPTIMIZERS:
+        st.session_state.setdefault(race_lr_key(optimizer), DEFAULT_LEARNING_RATES[optimizer])
+    columns = st.columns(max(len(optimizers), 1))
+    for column, optimizer in zip(columns, optimizers):
+        column.number_input(_("{optimizer} learning rate", optimizer=optimizer), step=0.0005, format="%g",
+                            key=race_lr_key(optimizer), persist_state=KEEP,
+                            help=_("Starts at {rate}, a sensible learning rate for {optimizer}.",
+                                   rate=f"{DEFAULT_LEARNING_RATES[optimizer]:g}", optimizer=optimizer))
 
 
 def rename_run() -> None:
@@ -93,8 +134,12 @@ def comparison(records: list[RunRecord], axis: str) -> None:
         st.caption("Only the settings that differ between these runs are shown, then the final metrics.")
     table = comparison_table(records)
     st.dataframe(table, hide_index=True)
-    st.download_button("Download table as CSV", table.to_csv(index=False).encode(), file_name="mnist-runs.csv",
-                       mime="text/csv", icon=":material/download:", key="compare_csv")
+    # Every setting of every run, not only the differing ones; UTF-8 with a BOM, or Excel on a Korean Windows
+    # reads Korean run names as mojibake.
+    st.download_button(_("Download table as CSV"),
+                       localized_columns(export_table(records)).to_csv(index=False).encode("utf-8-sig"),
+                       file_name="mnist-runs.csv", mime="text/csv", icon=":material/download:", key="compare_csv",
+                       help=_("Every setting of every run shown, with its results."))
 
 
 @st.fragment(run_every=LIVE_REFRESH_S)
@@ -118,6 +163,8 @@ st.title("Compare runs")
 if "compare_message" in st.session_state:
     kind, text = st.session_state.pop("compare_message")
     (st.success if kind == "success" else st.error)(text)
+    if kind == "success" and "compare_race_rates_note" in st.session_state:
+        st.caption(st.session_state.pop("compare_race_rates_note"))
 
 with st.container(border=True):
     st.subheader("Optimizer race")
@@ -128,15 +175,21 @@ with st.container(border=True):
     st.session_state.setdefault("compare_race_epochs", 3)
     st.session_state.setdefault("compare_race_lr", 0.001)
     st.session_state.setdefault("compare_race_optimizers", RACE_OPTIMIZERS)
-    network, data, epochs, lr = st.columns(4)
+    st.session_state.setdefault("compare_race_same_lr", False)
+    network, data, epochs = st.columns(3)
     network.selectbox("Network", list(PRESETS), key="compare_race_preset", persist_state=KEEP)
     data.selectbox("Dataset", list(DATASET_INFO), key="compare_race_dataset", persist_state=KEEP,
                    format_func=lambda n: DATASET_INFO[n].title)
     epochs.number_input("Epochs", min_value=1, max_value=50, step=1, key="compare_race_epochs", persist_state=KEEP)
-    lr.number_input("Learning rate", min_value=0.0, step=0.0005, format="%g", key="compare_race_lr",
-                    persist_state=KEEP)
     st.multiselect("Optimizers", OPTIMIZERS, key="compare_race_optimizers", persist_state=KEEP)
     chosen = st.session_state["compare_race_optimizers"]
+    same_lr = st.toggle(_("Same learning rate for all"), key="compare_race_same_lr", persist_state=KEEP,
+                        help=_("Off: each optimizer starts from its own sensible learning rate (plain SGD needs a far "
+                               "larger one than Adam). On: one rate for all, to see how much the rate matters."))
+    if same_lr:
+        st.number_input("Learning rate", step=0.0005, format="%g", key="compare_race_lr", persist_state=KEEP)
+    else:
+        race_rate_inputs(chosen)
     st.button("Start the race", type="primary", icon=":material/flag:", on_click=start_race, disabled=len(chosen) < 2,
               key="race_start", help=None if len(chosen) >= 2 else "Pick at least two optimizers.")
 
@@ -165,9 +218,12 @@ else:
 
 st.subheader("Rename or delete a run")
 manage = st.selectbox("Run", list(runs), key="compare_manage_run", format_func=lambda i: run_label(runs[i]))
-name_column, rename_column, delete_column = st.columns([3, 1, 1], vertical_alignment="bottom")
-name_column.text_input("New name", key="compare_new_name", placeholder=runs[manage].name)
-rename_column.button("Rename", on_click=rename_run, key="rename_button")
+name_area, delete_column = st.columns([4, 1], vertical_alignment="bottom")
+# A form, so that pressing Enter in "New name" renames, as the Rename button does.
+with name_area.form("rename_form", border=False, enter_to_submit=True):
+    name_column, rename_column = st.columns([3, 1], vertical_alignment="bottom")
+    name_column.text_input("New name", key="compare_new_name", placeholder=runs[manage].name)
+    rename_column.form_submit_button("Rename", on_click=rename_run, key="rename_button")
 if delete_column.button("Delete run…", key="delete_button"):
     st.session_state["compare_confirm_delete"] = manage
 pending = st.session_state.get("compare_confirm_delete")

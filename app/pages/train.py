@@ -6,7 +6,9 @@ import pandas as pd
 import streamlit as st
 
 from app import resources
-from app.config_form import FIELD_LABELS, config_from_form, form_values, problem_message
+from app.config_form import FIELD_LABELS, PRESET_DEFINING, config_from_form, form_values, problem_message
+from app.i18n import _
+from app.run_start import RUN_ANCHOR, scroll_to_run, start_message
 from app.run_view import finished_run, live_run
 from app.run_views import iteration_lines, run_label
 from mnist_core.config import (
@@ -46,14 +48,17 @@ def fill_form(config: TrainConfig) -> None:
 
 
 def apply_preset() -> None:
-    # A callback runs before the widgets are drawn, so it may set their values; the chosen dataset is kept.
+    # A callback runs before the widgets are drawn, so it may set their values. A preset is a network and a way to
+    # optimise it: only those fields change; the data, batch size, epochs and seed stay as the student set them.
     name = st.session_state[key("preset")]
     if name != CUSTOM:
-        fill_form(PRESETS[name].replace(dataset=st.session_state.get(key("dataset"), "mnist")))
+        values = form_values(PRESETS[name])
+        for field_name in PRESET_DEFINING:
+            st.session_state[key(field_name)] = values[field_name]
 
 
 def form_config() -> tuple[TrainConfig | None, list[ConfigProblem]]:
-    """The config the form's (last submitted) values describe, or None and every problem."""
+    """The config the widgets describe right now, or None and every problem."""
     return config_from_form({name: st.session_state.get(key(name)) for name in FORM_FIELDS})
 
 
@@ -62,7 +67,8 @@ def start_training() -> None:
     # "Show run" and empty the name box for the next run, both widgets drawn further down the page.
     config, problems = form_config()
     if problems:
-        return  # the page lists them
+        st.session_state["train_start_refused"] = True  # the page says so beside the list of problems
+        return
     try:
         run_id = resources.jobs().submit(config, name=st.session_state.get(key("name")) or None)
     except (ConfigError, ValueError) as exc:
@@ -92,23 +98,27 @@ config, problems = form_config()
 st.title("Train a network")
 preset_column, description_column = st.columns([1, 3], vertical_alignment="bottom")
 preset_column.selectbox("Preset", [CUSTOM, *PRESETS], key=key("preset"), persist_state=KEEP, on_change=apply_preset,
-                        help="The course's experiments. Picking one fills in the form below.")
+                        help=_("The course's experiments. Picking one sets the network and the optimizer; the data, "
+                               "batch size, epochs and seed stay as you set them."))
 chosen = st.session_state[key("preset")]
 description = PRESET_DESCRIPTIONS.get(chosen, "Your own settings: change anything in the form.")
 if chosen != CUSTOM and config is not None and config.preset != chosen:
     description += " You changed its network or optimizer settings, so a run counts as custom."
 description_column.caption(description)
 
-with st.form("train_form", border=True):
+# Live widgets, not a form: every edit reruns the page, so what the settings mean (below) follows each change and
+# Start trains what is on screen. No min/max on the number boxes: the browser would silently refuse an out-of-range
+# value and keep the old one; config_from_form checks every field and the page says in words what is wrong.
+with st.container(border=True):
     data_column, network_column, optimisation_column = st.columns(3, gap="large")
     with data_column:
         st.subheader("Data")
         st.selectbox(**field("dataset"), options=DATASETS, format_func=lambda n: DATASET_INFO[n].title)
-        st.number_input(**field("val_size"), min_value=0, step=1000,
+        st.number_input(**field("val_size"), step=1000,
                         help="Held out from the 60,000 training images to measure overfitting.")
-        st.number_input(**field("train_limit"), min_value=0, step=1000,
+        st.number_input(**field("train_limit"), step=1000,
                         help="Train on only the first N of the remaining images, for quick experiments.")
-        st.number_input(**field("batch_size"), min_value=1, step=50,
+        st.number_input(**field("batch_size"), step=50,
                         help="Images per gradient step. The whole training set = full-batch gradient descent.")
         st.checkbox(**field("shuffle"))
         st.checkbox(**field("drop_last"))
@@ -118,32 +128,34 @@ with st.form("train_form", border=True):
         st.text_input(**field("hidden"), placeholder="e.g. 256, 256",
                       help="Units per hidden layer, comma-separated (0 to 8 layers). Empty: no hidden layer "
                            "(softmax regression for the MLP). For the CNN: the dense layers after the convolutions.")
-        st.text_input(**field("conv_channels"),
-                      help="CNN only: channels of its two 5×5 convolution blocks, e.g. 16, 32.")
+        if st.session_state.get(key("model")) == "cnn":  # an MLP has no convolutions; the value is kept meanwhile
+            st.text_input(**field("conv_channels"),
+                          help="CNN only: channels of its two 5×5 convolution blocks, e.g. 16, 32.")
         st.selectbox(**field("activation"), options=ACTIVATIONS)
-        st.number_input(**field("dropout"), min_value=0.0, step=0.05, format="%.2f",
+        st.number_input(**field("dropout"), step=0.05, format="%.2f",
                         help="Probability of zeroing each hidden unit while training (0 to 0.9).")
         st.selectbox(**field("init"), options=INITS,
                      help="How the initial weights are drawn; 'default' is PyTorch's own.")
     with optimisation_column:
         st.subheader("Optimisation")
         st.selectbox(**field("optimizer"), options=OPTIMIZERS)
-        st.number_input(**field("lr"), min_value=0.0, step=0.0005, format="%g")
-        st.number_input(**field("weight_decay"), min_value=0.0, step=0.0001, format="%g",
+        st.number_input(**field("lr"), step=0.0005, format="%g")
+        st.number_input(**field("weight_decay"), step=0.0001, format="%g",
                         help="L2 penalty on the weights (0 = none).")
-        st.number_input(**field("epochs"), min_value=1, step=1)
-        st.number_input(**field("seed"), min_value=0, step=1,
+        st.number_input(**field("epochs"), step=1)
+        st.number_input(**field("seed"), step=1,
                         help="Same seed and settings → the same initial weights and batch order.")
         st.text_input("Run name (optional)", key=key("name"), persist_state=KEEP, placeholder="e.g. my first Adam run")
-    check_column, start_column = st.columns([1, 5])
-    with check_column:
-        st.form_submit_button("Update preview", help="Show what the settings above mean, without training.")
-    with start_column:
-        st.form_submit_button("Start training", type="primary", icon=":material/play_arrow:", on_click=start_training)
+    st.button("Start training", type="primary", icon=":material/play_arrow:", on_click=start_training,
+              key="train_start")
 
 if problems:
-    st.error("Fix these settings before training:\n\n" + "\n".join(f"- {problem_message(p)}" for p in problems))
+    refused = st.session_state.pop("train_start_refused", False)
+    heading = (_("Training did not start. Fix these settings first:") if refused
+               else "Fix these settings before training:")
+    st.error(heading + "\n\n" + "\n".join(f"- {problem_message(p)}" for p in problems))
 else:
+    st.session_state.pop("train_start_refused", None)
     st.subheader("What these settings mean")
     arithmetic, size, layers = st.columns([3, 1, 3])
     with arithmetic:
@@ -155,10 +167,12 @@ else:
 if "train_start_error" in st.session_state:
     st.error(st.session_state.pop("train_start_error"))
 if "train_started" in st.session_state:
-    st.toast(f"Run #{st.session_state.pop('train_started')} started: watch it below")
+    started = st.session_state.pop("train_started")
+    st.toast(start_message(started))
+    scroll_to_run(started)
 
 st.divider()
-st.header("Runs")
+st.header("Runs", anchor=RUN_ANCHOR)
 runs = {r.id: r for r in resources.store().list_runs(limit=200)}
 if not runs:
     st.info("No runs yet: choose settings above and press **Start training**.")
