@@ -137,7 +137,7 @@ def comparison(records: list[RunRecord], axis: str) -> None:
     # Every setting of every run, not only the differing ones; UTF-8 with a BOM, or Excel on a Korean Windows
     # reads Korean run names as mojibake.
     st.download_button(_("Download table as CSV"),
-                       localized_columns(export_table(records)).to_csv(index=False).encode("utf-8-sig"),
+                       export_table(records).to_csv(index=False).encode("utf-8-sig"),
                        file_name="mnist-runs.csv", mime="text/csv", icon=":material/download:", key="compare_csv",
                        help=_("Every setting of every run shown, with its results."))
 
