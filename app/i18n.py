@@ -18,6 +18,7 @@ import contextvars
 import functools
 import gettext
 import io
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -33,6 +34,9 @@ SOURCE_LANGUAGE = "en"  # msgids are the English text
 DEFAULT_LANGUAGE = "ko"  # the course's students are Korean: a browser that says nothing gets Korean
 QUERY_KEY = "lang"
 _STATE_KEY = "i18n_language"
+_ENGLISH = gettext.NullTranslations()
+RECHECK_S = 2.0  # how often the .po files are looked at for changes
+_checked: dict[str, tuple[float, gettext.NullTranslations]] = {}  # language -> (when its files were looked at, them)
 _SWITCH_KEY = "i18n_switch"
 _FORCED: contextvars.ContextVar[str | None] = contextvars.ContextVar("i18n_forced_language", default=None)
 
@@ -46,8 +50,12 @@ def translations(language: str) -> gettext.NullTranslations:
     """Every domain's catalog of `language` as one gettext translation (NullTranslations for English).
     Reloaded when a `.po` file changes, so a fixed translation shows on the next rerun without a restart."""
     if language == SOURCE_LANGUAGE:
-        return gettext.NullTranslations()
-    return _load(language, tuple((path, path.stat().st_mtime_ns) for path in catalog_files(language)))
+        return _ENGLISH
+    checked = _checked.get(language)
+    if checked is None or time.monotonic() - checked[0] >= RECHECK_S:  # _() runs hundreds of times a page
+        stamps = tuple((path, path.stat().st_mtime_ns) for path in catalog_files(language))
+        checked = _checked[language] = (time.monotonic(), _load(language, stamps))
+    return checked[1]
 
 
 @functools.cache

@@ -207,3 +207,21 @@ def test_problems_without_data_keep_the_cores_english_words() -> None:
     from mnist_core.config import ConfigProblem
 
     assert problem_message(ConfigProblem("epochs", 0, "1 to 198")) == "Epochs: 0 is not allowed — use 1 to 198."
+
+
+def test_an_edited_catalog_is_read_again_without_a_restart(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+
+    catalog = tmp_path / "ko" / "LC_MESSAGES" / "messages.po"
+    catalog.parent.mkdir(parents=True)
+    header = 'msgid ""\nmsgstr ""\n"Content-Type: text/plain; charset=UTF-8\\n"\n"Plural-Forms: nplurals=1; plural=0;\\n"\n\n'
+    monkeypatch.setattr(i18n, "LOCALE_DIR", tmp_path)
+    monkeypatch.setattr(i18n, "_checked", {})
+    monkeypatch.setattr(i18n, "RECHECK_S", 0.0)
+    catalog.write_text(header + 'msgid "Start training"\nmsgstr "학습 시작"\n', encoding="utf-8")
+    with use_language("ko"):
+        assert _("Start training") == "학습 시작"
+        catalog.write_text(header + 'msgid "Start training"\nmsgstr "훈련 시작"\n', encoding="utf-8")
+        stat = catalog.stat()
+        os.utime(catalog, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000))
+        assert _("Start training") == "훈련 시작"
