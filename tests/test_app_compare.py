@@ -13,6 +13,8 @@ from mnist_core.store import RunStore
 
 from app_harness import QUICK, button, figure_titled, start_app, texts, train_run, wait_until_finished
 
+EN = {"lang": "en"}  # the language these assertions are written in (a browser saying nothing gets Korean)
+
 
 @pytest.fixture
 def store(runs_root: Path) -> RunStore:
@@ -95,13 +97,16 @@ def keep_media_store(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_optimizer_race_runs_from_the_same_start(store: RunStore) -> None:
-    app = start_app("compare")
+    app = start_app("compare", query=EN)
     app.selectbox(key="compare_race_preset").set_value("softmax-adam")
     app.number_input(key="compare_race_epochs").set_value(1)
     app.multiselect(key="compare_race_optimizers").set_value(["sgd", "adam"])
+    app.toggle(key="compare_race_same_lr").set_value(True).run()  # one rate for all: only the optimizer differs
+    assert [n.label for n in app.number_input] == ["Epochs", "Learning rate"]
     button(app, "Start the race").click().run()
     assert not app.exception
     assert "The race is on: 2 runs with the same seed and the same initial weights." in texts(app, "success")
+    assert "Learning rates: sgd 0.001, adam 0.001." in texts(app, "caption")
     racers = sorted(app.multiselect(key="compare_runs").value)
     assert len(racers) == 2
     wait_until_finished(store, racers)
@@ -147,3 +152,64 @@ def test_rename_and_delete_with_confirmation(store: RunStore, data_root: Path) -
     assert not store.weights_path(doomed).exists()
     assert f"Run #{doomed} deleted." in texts(app, "success")
     assert app.multiselect(key="compare_runs").value == [keep]
+
+
+def test_each_racer_starts_from_its_own_learning_rate(store: RunStore) -> None:
+    app = start_app("compare", query=EN)
+    # Shown and editable: one box per chosen optimizer, at that optimizer's sensible rate.
+    assert not app.toggle(key="compare_race_same_lr").value
+    rates = {n.label: n.value for n in app.number_input if n.label.endswith(" learning rate")}
+    assert rates == {"sgd learning rate": 0.1, "momentum learning rate": 0.01, "rmsprop learning rate": 0.001,
+                     "adam learning rate": 0.001}
+    app.selectbox(key="compare_race_preset").set_value("softmax-adam")
+    app.number_input(key="compare_race_epochs").set_value(1)
+    app.multiselect(key="compare_race_optimizers").set_value(["sgd", "momentum", "adam"]).run()
+    app.number_input(key="compare_race_lr_momentum").set_value(0.05)
+    button(app, "Start the race").click().run()
+    assert "Learning rates: sgd 0.1, momentum 0.05, adam 0.001." in texts(app, "caption")
+    racers = app.multiselect(key="compare_runs").value
+    records = {store.get(i).config.optimizer: store.get(i) for i in racers}
+    assert {o: r.config.lr for o, r in records.items()} == {"sgd": 0.1, "momentum": 0.05, "adam": 0.001}
+    assert len({r.config.replace(optimizer="adam", lr=1.0) for r in records.values()}) == 1  # nothing else differs
+    for run_id in racers:
+        resources_stop(run_id)
+    wait_until_finished(store, racers)
+
+
+def resources_stop(run_id: int) -> None:
+    from app import resources
+
+    resources.jobs().stop(run_id)
+
+
+def test_csv_has_every_setting_of_every_run_and_a_bom(store: RunStore, data_root: Path) -> None:
+    ids = [train_run(store, data_root, QUICK.replace(optimizer=opt), name=name)
+           for opt, name in (("sgd", "첫 번째 실행"), ("adam", "두 번째 실행"))]
+    app = start_app("compare", query=EN)
+    raw = _csv_bytes(app)
+    assert raw.startswith(b"\xef\xbb\xbf")  # UTF-8 BOM: Excel on a Korean Windows reads the names right
+    csv = pd.read_csv(io.BytesIO(raw), encoding="utf-8-sig")
+    assert list(csv["run"]) == ["두 번째 실행", "첫 번째 실행"] and list(csv["id"]) == ids[::-1]
+    from dataclasses import fields
+
+    from mnist_core.config import TrainConfig
+
+    assert {f.name for f in fields(TrainConfig)} <= set(csv.columns)  # the same in both runs, yet listed
+    assert list(csv["batch_size"]) == [100, 100] and list(csv["hidden"].astype(str)) == ["32", "32"]
+    assert list(csv["optimizer"]) == ["adam", "sgd"] and "test accuracy (%)" in csv.columns
+    assert "batch_size" not in app.dataframe[0].value.columns  # the table on screen still shows only differences
+
+
+def test_enter_in_new_name_renames(store: RunStore, data_root: Path) -> None:
+    from app_harness import student  # with the owners' harness (issue #10)
+
+    query, me = student("compare-enter-student-token-00000002")
+    run_id = train_run(store, data_root, name="old name", owner=me)  # only its owner may rename it
+    app = start_app("compare", query=query)
+    name_box = app.text_input(key="compare_new_name")
+    # In a form with the Rename button: the browser submits the form on Enter (tested in a real browser too).
+    assert name_box.form_id == "rename_form"
+    assert [b.form_id for b in app.button if b.label == "Rename"] == ["rename_form"]
+    name_box.set_value("new name")
+    button(app, "Rename").click().run()
+    assert store.get(run_id).name == "new name"

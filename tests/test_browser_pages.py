@@ -36,8 +36,8 @@ def test_home_shows_real_samples_and_links_to_every_page(page) -> None:
 def test_bad_training_settings_give_a_message_not_a_traceback(page) -> None:
     open_page(page, "/train", "Train a network")
     fill_field(page, "Hidden layers", "256, lots")
-    page.get_by_role("button", name="Update preview").click()
+    page.get_by_role("button", name="Start training").click()  # no "Update preview" any more: widgets are live
     problems = main(page).locator('[data-testid="stAlertContentError"]')
-    expect(problems).to_contain_text("Fix these settings before training")
+    expect(problems).to_contain_text("Training did not start. Fix these settings first")
     expect(problems).to_contain_text("Hidden layers")
     screenshot(page, "pages", "train-bad-settings", show=problems)

@@ -12,11 +12,14 @@ import re
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 from playwright.sync_api import expect
 
+from app.run_views import run_label
 from mnist_core.store import RunStore
 
+from app_harness import mnist_test_digits
 from browser_support import (
     PROJECT_DIR,
     UI_TIMEOUT_MS,
@@ -80,11 +83,24 @@ def live_state(page) -> dict | None:
     return {"text": text, "value": value, "iteration": int(iteration.group(1).replace(",", "")), "path": path}
 
 
+def in_view(page, locator) -> bool:
+    """Whether the element's top edge is inside the browser window now (not above it, not below the fold)."""
+    box = locator.bounding_box()
+    return box is not None and 0 <= box["y"] < page.viewport_size["height"] - 100
+
+
 def test_a_run_trains_live_survives_a_page_change_and_finishes(page) -> None:
     open_page(page, "/train", "Train a network")
     screenshot(page, "train", "form")
+    assert not in_view(page, heading(page, "Runs"))  # the run view starts below the settings
     start_training(page, LIVE, LIVE_RUN)
     page.evaluate("window.__e2eNotReloaded = true")  # gone if anything reloads the page
+    # Start brings the student down to the run: its heading at the top, the progress and loss chart under it.
+    wait_until(lambda: in_view(page, heading(page, "Runs")), 15,
+               lambda: f"after Start the run view is not in sight: {heading(page, 'Runs').bounding_box()}")
+    wait_until(lambda: loss_chart(page).count() and in_view(page, loss_chart(page).first), 90,
+               "the live loss chart never appeared in sight after Start")
+    screenshot(page, "train", "landed-on-live-run")
 
     first = wait_until(lambda: live_state(page), 90, "the live view never showed a progress bar and a loss chart")
     screenshot(page, "train", "live-1", show=heading(page, "Runs"))
@@ -170,8 +186,13 @@ def test_an_optimizer_race_of_two_optimizers(page, run_store: RunStore) -> None:
     for optimizer in ("momentum", "rmsprop"):
         main(page).get_by_role("button", name=f"Remove {optimizer}").click()
         expect(main(page).get_by_role("button", name=f"Remove {optimizer}")).to_have_count(0)
+    # Each optimizer from its own sensible learning rate, shown and editable: SGD's is 100 times Adam's.
+    expect(page.get_by_label("sgd learning rate", exact=True)).to_have_value("0.1")
+    expect(page.get_by_label("adam learning rate", exact=True)).to_have_value("0.001")
+    screenshot(page, "compare", "race-settings", show=heading(page, "Optimizer race"))
     page.get_by_role("button", name="Start the race").click()
     expect(main(page).get_by_text("The race is on: 2 runs")).to_be_visible()
+    expect(main(page).get_by_text("Learning rates: sgd 0.1, adam 0.001.")).to_be_visible()
 
     racers = ["race · sgd", "race · adam"]
     bars = main(page).locator('[data-testid="stProgress"]')
@@ -189,4 +210,59 @@ def test_an_optimizer_race_of_two_optimizers(page, run_store: RunStore) -> None:
                lambda: f"the accuracy chart's legend {legend(accuracy)} lacks the racers {racers}")
     statuses = {r.name: r.status for r in run_store.list_runs() if r.name in racers}
     assert statuses == {name: "completed" for name in racers}, statuses
+    rates = {r.config.optimizer: r.config.lr for r in run_store.list_runs() if r.name in racers}
+    assert rates == {"sgd": 0.1, "adam": 0.001}, rates
     screenshot(page, "compare", "race-finished", show=heading(page, "Runs"))
+
+
+def test_bad_numbers_are_worded_when_start_is_pressed(page, run_store: RunStore) -> None:
+    # A min on a number box made the browser keep the old value and mark the box with a "!" only on hover.
+    open_page(page, "/train", "Train a network")
+    before = len(run_store.list_runs())
+    fill_field(page, "Batch size", "0")
+    fill_field(page, "Epochs", "0")
+    fill_field(page, "Learning rate", "-1")
+    page.get_by_role("button", name="Start training").click()
+    problems = main(page).locator('[data-testid="stAlertContentError"]').filter(has_text="Training did not start")
+    expect(problems).to_contain_text("Training did not start. Fix these settings first")
+    for text in ("Batch size: 0 is not allowed", "Epochs: 0 is not allowed", "Learning rate: -1 is not allowed"):
+        expect(problems).to_contain_text(text)
+    assert len(run_store.list_runs()) == before
+    screenshot(page, "train", "bad-numbers", show=problems)
+
+
+def test_enter_in_new_name_renames(page, run_store: RunStore) -> None:
+    # A run of this browser's own student (only its owner may rename it): a tiny one, started on the Train page.
+    open_page(page, "/train", "Train a network")
+    start_training(page, {"Hidden layers": "32", "Training images (0 = all)": "2000", "Epochs": "1"}, "to rename")
+    nav_to(page, "Compare", "Compare runs")
+    select_option(page, "Run", run_label(next(r for r in run_store.list_runs() if r.name == "to rename")))
+    box = page.get_by_label("New name", exact=True)
+    box.fill("renamed with Enter")
+    box.press("Enter")  # no click on Rename
+    expect(main(page).get_by_text("is now called “renamed with Enter”")).to_be_visible()
+    assert [r.name for r in run_store.list_runs() if r.name in ("to rename", "renamed with Enter")] == [
+        "renamed with Enter"]
+
+
+def test_a_click_on_a_confusion_cell_shows_its_test_images(page, app_server, run_store: RunStore) -> None:
+    """A click on an off-diagonal cell of the confusion matrix shows that cell's test images, with confidences."""
+    name = ensure_two_finished_runs(app_server, run_store)[0]
+    run = next(r for r in run_store.list_runs() if r.name == name)
+    open_page(page, "/train?train_scope=everyone", "Train a network")  # another student's (the CLI's) run
+    select_option(page, "Show run", run_label(run))
+    labels = mnist_test_digits(10_000)[1].astype(np.int64)
+    predicted = run_store.test_predictions(run.id).numpy()
+    matrix = main(page).locator('[data-testid="stPlotlyChart"]').filter(has_text="Confusion matrix")
+    matrix.scroll_into_view_if_needed()
+    counts = np.bincount(labels * 10 + predicted, minlength=100).reshape(10, 10)
+    np.fill_diagonal(counts, 0)
+    true_class, predicted_class = map(int, np.unravel_index(np.argmax(counts), counts.shape))
+    area = matrix.locator(".nsewdrag").first.bounding_box()
+    page.mouse.click(area["x"] + (predicted_class + 0.5) / 10 * area["width"],
+                     area["y"] + (true_class + 0.5) / 10 * area["height"])
+    gallery = main(page).get_by_text(re.compile(rf"^{true_class} → {predicted_class} · \d+%$"))
+    expect(gallery.first).to_be_visible(timeout=UI_TIMEOUT_MS)
+    expect(gallery).to_have_count(min(24, int(counts[true_class, predicted_class])))
+    expect(page.get_by_label("True class", exact=True)).to_have_value(str(true_class))
+    screenshot(page, "train", "confusion-cell", show=main(page).get_by_text("Misclassified test images"))
