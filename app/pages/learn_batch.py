@@ -73,14 +73,16 @@ st.subheader(_("On real MNIST: batch size 1, 32 and the full batch"))
 st.markdown(_("The same small network (784-32-10, SGD, learning rate {lr}) on the same {samples} training images, "
               "once per batch size, for the same number of epochs: every run sees exactly the same samples. Only "
               "how often the answers are checked differs.", lr=COMPARE_BASE.lr, samples=number(COMPARE_SAMPLES)))
-run_epochs = st.slider(_("Epochs (each run)"), 1, 10, 3, key="learn_batch_run_epochs")
+run_epochs = st.slider(_("Epochs (each run)"), 1, 10, 2, key="learn_batch_run_epochs")
 configs = batch_comparison(run_epochs)
 labels = {b: _("batch {batch}", batch=number(b)) for b in configs}
 names = {labels[b]: f"learn · batch {b}" for b in configs}
 
 
 def start() -> None:
-    lessons_runs.start_runs(LESSON, {labels[b]: c for b, c in configs.items()}, names)
+    # A callback: read the slider from the session, which may hold a newer value than this run's `configs`.
+    chosen = batch_comparison(st.session_state["learn_batch_run_epochs"])
+    lessons_runs.start_runs(LESSON, {labels[b]: c for b, c in chosen.items()}, names)
 
 
 st.button(_("Train the three runs"), type="primary", icon=":material/play_arrow:", on_click=start,

@@ -24,13 +24,13 @@ st.markdown(_("The course ends with six experiments on MNIST, each changing one 
               "(NN) → Xavier initialisation → a five-layer DNN → dropout. One click trains the same six here with "
               "the course's settings (batch size 100, learning rate 0.001, SGD's 0.1) as normal background runs; "
               "the table fills in as they finish."))
-epochs = st.slider(_("Epochs (the course: 15; fewer finish sooner)"), 1, 15, 2, key="learn_course_epochs")
-configs = course_configs(epochs)
+st.slider(_("Epochs (the course: 15; fewer finish sooner)"), 1, 15, 2, key="learn_course_epochs")
 names = {e.column: f"course · {e.preset}" for e in COURSE_TABLE}
 
 
 def start() -> None:
-    lessons_runs.start_runs(LESSON, {e.column: configs[e.preset] for e in COURSE_TABLE}, names)
+    chosen = course_configs(st.session_state["learn_course_epochs"])  # the slider's newest value
+    lessons_runs.start_runs(LESSON, {e.column: chosen[e.preset] for e in COURSE_TABLE}, names)
 
 
 st.button(_("Train the six experiments"), type="primary", icon=":material/play_arrow:", on_click=start,

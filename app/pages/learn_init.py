@@ -6,6 +6,7 @@ import streamlit as st
 
 from app import lessons_charts, lessons_runs, resources
 from app.i18n import N_, _, number
+from mnist_core.config import TrainConfig
 from mnist_core.data import DatasetUnavailable, normalize
 from mnist_core.lessons.initialisation import DROPOUT_BASE, LAYERS, SCHEMES, UNITS, activation_stats, dropout_comparison
 from mnist_core.run_record import RunRecord
@@ -62,13 +63,22 @@ st.markdown(_("**Overfitting**: the network learns the training data by heart an
 c1, c2 = st.columns(2)
 epochs = c1.slider(_("Epochs (each run)"), 5, 50, 20, key="learn_init_epochs")
 rate = c2.select_slider(_("Dropout p"), options=[0.2, 0.3, 0.5, 0.7], value=0.5, key="learn_init_dropout")
-configs = dropout_comparison(epochs, rate)
-labels = {p: _("dropout {p}", p=p) for p in configs}
-names = {labels[p]: f"learn · dropout {p}" for p in configs}
+
+
+def lesson_runs(epochs: int, rate: float) -> tuple[dict[str, TrainConfig], dict[str, str]]:
+    """The two runs by their label, and the name each is stored under."""
+    configs = dropout_comparison(epochs, rate)
+    return ({_("dropout {p}", p=p): c for p, c in configs.items()},
+            {_("dropout {p}", p=p): f"learn · dropout {p}" for p in configs})
+
+
+names = lesson_runs(epochs, rate)[1]
 
 
 def start() -> None:
-    lessons_runs.start_runs(LESSON, {labels[p]: c for p, c in configs.items()}, names)
+    # A callback: read the widgets from the session, which may hold newer values than this run's `configs`.
+    chosen, chosen_names = lesson_runs(st.session_state["learn_init_epochs"], st.session_state["learn_init_dropout"])
+    lessons_runs.start_runs(LESSON, chosen, chosen_names)
 
 
 st.button(_("Train both runs"), type="primary", icon=":material/play_arrow:", on_click=start, key="learn_init_start")
