@@ -33,7 +33,7 @@ class WeightPicture:
 @dataclass(frozen=True)
 class BlockMaps:
     block: int  # 1 for the first convolution block
-    maps: list[np.ndarray]  # one uint8 image per channel, all scaled by the block's largest value (0 = black)
+    maps: list[np.ndarray]  # one uint8 image per channel, 0 = black (see _block for the scaling)
     size: int  # each map is size x size
 
 
@@ -96,7 +96,9 @@ def _diverging(weights: np.ndarray) -> np.ndarray:
 
 
 def _block(number: int, output: torch.Tensor) -> BlockMaps:
+    """Each map scaled by its own largest value, but never by less than a quarter of the block's: a channel that
+    barely responds stays dark instead of having its noise blown up to full white."""
     values = output.float().cpu().numpy()
-    top = float(values.max()) or 1.0
-    maps = [np.clip(255.0 * channel / top, 0, 255).astype(np.uint8) for channel in values]
+    floor = 0.25 * float(values.max()) or 1.0
+    maps = [np.clip(255.0 * channel / max(float(channel.max()), floor), 0, 255).astype(np.uint8) for channel in values]
     return BlockMaps(number, maps, int(values.shape[-1]))

@@ -186,3 +186,30 @@ def test_data_import_and_status(cli, tmp_path: Path) -> None:
         f.write(b"\x00\x01\x02")
     assert_one_line_error(cli("data", "import", str(corrupt), "--dataset", "mnist", env=env),
                           "train-labels-idx1-ubyte.gz", "corrupt")
+
+
+def test_train_save_writes_a_calibrated_file_and_calibrate_refits_it(cli, tmp_path: Path) -> None:
+    from mnist_core.calibration import temperature_of
+    from mnist_core.weights import load_model
+
+    saved = tmp_path / "tiny.safetensors"
+    assert cli("train", *TINY, "--save", str(saved)).returncode == 0
+    fitted = temperature_of(load_model(saved))
+    assert fitted is not None and "500 validation images" in load_model(saved).metadata["calibration"]
+    done = cli("calibrate", str(saved), "--json")
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    assert report["temperature"] == pytest.approx(fitted) and report["validation_images"] == 500
+    assert report["validation_nll_after"] <= report["validation_nll_before"]
+    assert {"test_ece_before", "test_ece_after"} <= set(report)
+    assert "expected calibration error" in done.stderr
+
+
+def test_calibrate_needs_held_out_images_and_one_target(cli, tmp_path: Path) -> None:
+    saved = tmp_path / "all.safetensors"
+    assert cli("train", "--hidden", "16", "--epochs", "1", "--train-limit", "1000", "--val-size", "0",
+               "--save", str(saved)).returncode == 0
+    refused = cli("calibrate", str(saved))
+    assert refused.returncode == 1 and "nothing held out" in refused.stderr
+    both = cli("calibrate")
+    assert both.returncode == 2 and both.stderr.strip() == "mnist_core: error: give either a weights file or --run ID"

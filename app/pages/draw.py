@@ -4,41 +4,60 @@ from __future__ import annotations
 
 import numpy as np
 import streamlit as st
-from streamlit_drawable_canvas import st_canvas
 
-from app import charts, resources
-from app.run_views import model_label, upscale
+from app import charts, draw_pad, identity, prediction_view, resources, run_scope, teacher, view_state
+from app.errors import error_text
+from app.i18n import N_, _, percent
+from app.prediction_view import model_details, short_model_label
+from app.run_views import class_name
+from app.ui_settings import KEEP
 from mnist_core.image_files import ImageFileError, read_image_file
 from mnist_core.predict import predict, preprocess_for
 from mnist_core.preprocess import Drawing
+from mnist_core.run_record import RunRecord
 from mnist_core.store import RunNotFound
 from mnist_core.weights import LoadedModel, WeightsError
 
 DEFAULT = "default"  # the built-in model's key in the pickers; runs are keyed by their id
-CANVAS_SIZE = 280
-LOW_CONFIDENCE = 0.5
-KEEP = "session"  # widget values survive a visit to another page (persist_state)
-EMPTY_HINT = ("Nothing drawn yet: draw a digit in the black box, big and centred, and lift the mouse "
-              "(or upload a photo below).")
+EMPTY_HINT = N_("Nothing drawn yet: draw a digit in the black box, big and centred, and lift the mouse "
+                "(or upload a photo below).")
 
 
-def model_options() -> dict[object, str]:
-    """The built-in model plus every run that has trained weights, newest first."""
+def model_options(finished: list[RunRecord], scope: str) -> dict[object, str]:
+    """The class's reference model (pinned by the teacher) first, the built-in model, then the runs of the scope
+    ("My runs" or "Everyone's") that have trained weights, newest first."""
+    reference = teacher.reference_run_id()
     try:
         builtin = resources.default_model()
-        options: dict[object, str] = {DEFAULT: model_label(builtin.label, builtin.config,
-                                                           resources.default_model_accuracy())}
+        options: dict[object, str] = {DEFAULT: short_model_label(builtin.label, resources.default_model_accuracy())}
     except WeightsError:
-        options = {DEFAULT: "Built-in LeNet (file missing)"}
+        options = {DEFAULT: _("Built-in LeNet (file missing)")}
     store = resources.store()
-    for record in store.list_runs(statuses=("completed", "stopped")):
-        if store.has_weights(record.id):
-            options[record.id] = model_label(record.name, record.config, record.test_accuracy)
+    for record in finished:
+        if record.id == reference and store.has_weights(record.id):
+            label = short_model_label(record.name, record.test_accuracy)
+            options = {record.id: _("Class reference: {model}", model=label), **options}
+    for record in run_scope.visible(finished, scope, identity.current_actor()):
+        if store.has_weights(record.id) and record.id not in options:
+            options[record.id] = short_model_label(record.name, record.test_accuracy)
     return options
+
+
+DRAW_VIEW = {"draw_model": view_state.MODEL,
+             "draw_ask_models": view_state.MODEL_LIST}
 
 
 def load(choice: object) -> LoadedModel:
     return resources.default_model() if choice == DEFAULT else resources.run_model(int(choice))
+
+
+def test_accuracy(choice: object) -> float | None:
+    if choice == DEFAULT:
+        return resources.default_model_accuracy()
+    try:
+        return resources.store().get(int(choice)).test_accuracy
+    except RunNotFound:
+        return None
 
 
 def read(loaded: LoadedModel, pixels: np.ndarray) -> Drawing:
@@ -46,78 +65,85 @@ def read(loaded: LoadedModel, pixels: np.ndarray) -> Drawing:
     return preprocess_for(loaded, pixels)
 
 
-options = model_options()
+view_state.restore(DRAW_VIEW)
+finished_runs = resources.store().list_runs(statuses=("completed", "stopped"))
+options = model_options(finished_runs, run_scope.current_scope("draw", finished_runs, identity.current_actor()))
 # Runs may have been deleted meanwhile (by any browser session): drop them before the widgets are drawn.
 if st.session_state.get("draw_model") not in options:
-    st.session_state["draw_model"] = DEFAULT
+    st.session_state["draw_model"] = next(iter(options))  # the class's reference model when one is pinned
 st.session_state["draw_ask_models"] = [c for c in st.session_state.get("draw_ask_models", list(options)[:2])
                                        if c in options]
 st.session_state.setdefault("draw_stroke", 22)
 
-st.title("Draw a digit")
+st.title(_("Draw a digit"))
 pad, result = st.columns([1, 1.4], gap="large")
 with pad:
-    choice = st.selectbox("Model", list(options), key="draw_model", persist_state=KEEP, format_func=options.get)
-    st.space("small")  # room for the canvas's toolbar, which floats above its top edge
-    canvas = st_canvas(stroke_width=st.session_state["draw_stroke"], stroke_color="#FFFFFF",
-                       background_color="#000000", width=CANVAS_SIZE, height=CANVAS_SIZE, drawing_mode="freedraw",
-                       return_image_data=True, key="canvas_draw")
-    st.caption("Draw one digit. The canvas toolbar's bin icon clears it; ↶ undoes a stroke.")
-    st.slider("Stroke width", min_value=5, max_value=50, key="draw_stroke", persist_state=KEEP,
-              help="MNIST digits are written with a thick pen: about a tenth of the digit's height.")
-    upload = st.file_uploader("…or upload a photo of a digit (PNG or JPEG)", type=["png", "jpg", "jpeg"],
-                              key="upload_draw")
+    run_scope.scope_picker("draw", finished_runs, identity.current_actor())
+    choice = st.selectbox(_("Model"), list(options), key="draw_model", persist_state=KEEP, format_func=options.get)
+    view_state.remember(DRAW_VIEW)
+    details = st.empty()  # the chosen model's details, once it is loaded below
+    canvas_pixels = draw_pad.canvas(st.session_state["draw_stroke"])
+# Below both columns, so that on a phone (columns stacked) the prediction sits right under the canvas.
+controls = st.container()
+with controls:
+    st.slider(_("Stroke width"), min_value=5, max_value=50, key="draw_stroke", persist_state=KEEP,
+              help=_("MNIST digits are written with a thick pen: about a tenth of the digit's height."))
+    # Any file is accepted and checked here: the uploader's own type filter explains a refusal only on hover.
+    upload = st.file_uploader(_("…or upload a photo of a digit (PNG or JPEG)"), key="upload_draw")
 
 pixels: np.ndarray | None = None
 with result:
     if upload is not None:
         try:
             pixels = read_image_file(upload.getvalue(), upload.name)
-            st.caption(f"Reading the uploaded image **{upload.name}**; remove it to read your drawing again.")
+            st.caption(_("Reading the uploaded image **{name}**; remove it to read your drawing again.",
+                         name=upload.name))
         except ImageFileError as exc:
-            st.error(f"Could not read the uploaded file: {exc}")
-    elif canvas.image_data is not None:
-        pixels = np.asarray(canvas.image_data)[:, :, :3]  # RGB: the canvas's alpha says nothing about the ink
+            with controls:
+                st.error(_("Could not read the uploaded file: {reason}", reason=draw_pad.upload_problem(exc)))
+    else:
+        pixels = canvas_pixels
     try:
         loaded = load(choice)
     except (WeightsError, RunNotFound) as exc:
-        st.error(f"This model cannot be used: {exc}")
+        st.error(_("This model cannot be used: {reason}", reason=error_text(exc)))
         st.stop()
+    details.caption(model_details(loaded.config, test_accuracy(choice)))
     drawing = read(loaded, pixels) if pixels is not None else None
     if drawing is None or drawing.empty:
         if upload is None or pixels is not None:
-            st.info(EMPTY_HINT)
+            st.info(_(EMPTY_HINT))
     else:
-        prediction = predict(loaded, drawing)
-        guess, seen = st.columns([2, 1])
-        guess.metric("Prediction", prediction.label, f"{prediction.confidence:.0%} confident",
-                     delta_color="off", delta_arrow="off")
-        seen.image(upscale(drawing.image, 4), caption="What the model sees (28×28)")
-        if prediction.confidence < LOW_CONFIDENCE:
-            st.warning(f"Low confidence: only {prediction.confidence:.0%} for its best guess. Try writing the "
-                       "digit bigger, centred, with a thicker stroke.")
-        if loaded.config.dataset == "fashion":
-            st.caption("This model learned Fashion-MNIST: it sees every drawing as a piece of clothing.")
-        st.plotly_chart(charts.probability_figure(prediction.probabilities, loaded.class_names),
-                        key="draw_probabilities")
+        prediction_view.show_answer(loaded, drawing, predict(loaded, drawing))
 
-st.subheader("Ask several models")
-asked = st.multiselect("Models to ask", list(options), key="draw_ask_models", persist_state=KEEP,
-                       format_func=options.get, help="The same drawing, scored by each model side by side.")
+st.subheader(_("Ask several models"))
+asked = st.multiselect(_("Models to ask"), list(options), key="draw_ask_models", persist_state=KEEP,
+                       placeholder=_("Choose models"),
+                       format_func=options.get, help=_("The same drawing, scored by each model side by side."))
 if len(asked) < 2:
-    st.caption("Pick two or more models to compare their answers.")
+    st.caption(_("Pick two or more models to compare their answers."))
 elif pixels is None or drawing is None or drawing.empty:
-    st.caption("Draw a digit first: each model's answer appears here.")
+    st.caption(_("Draw a digit first: each model's answer appears here."))
 else:
     for column, other in zip(st.columns(len(asked)), asked):
         with column:
             try:
                 model = load(other)
             except (WeightsError, RunNotFound) as exc:
-                st.error(f"{options[other]} cannot be used: {exc}")
+                st.error(_("{model} cannot be used: {reason}", model=options[other], reason=error_text(exc)))
                 continue
-            answer = predict(model, read(model, pixels))
-            st.metric(options[other].split(" — ")[0], answer.label, f"{answer.confidence:.0%} confident",
-                      delta_color="off", delta_arrow="off")
+            seen = read(model, pixels)
+            answer = predict(model, seen)
+            if seen.unreadable:
+                st.metric(model.label, "—", _("too small or thin to read"), delta_color="off", delta_arrow="off")
+                continue
+            value = "?" if answer.unlike_training else class_name(answer.label)
+            note = (_("best guess {label}", label=class_name(answer.label)) if answer.unlike_training
+                    else _("{confidence} confident", confidence=percent(answer.confidence, 0)))
+            st.metric(model.label, value, note, delta_color="off", delta_arrow="off")
             st.plotly_chart(charts.probability_figure(answer.probabilities, model.class_names, title="", height=260),
                             key=f"draw_ask_{other}")
+
+with st.expander(_("Look inside the network"), icon=":material/visibility:"):
+    st.caption(_("What {model} computes between your pixels and the probabilities.", model=loaded.label))
+    prediction_view.show_network(loaded, drawing)
