@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+from filelock import FileLock
 from torchvision import datasets
 
 from mnist_core import settings
@@ -253,8 +254,12 @@ def _load(name: str, root: Path) -> Dataset:
 def load_dataset(name: str, root: Path | None = None) -> Dataset:
     """Load (and on first use unpack or download) a dataset; cached for the life of the process."""
     _info(name)
-    with _LOAD_LOCK:
-        return _load(name, Path(root or settings.data_dir()).resolve())
+    root = Path(root or settings.data_dir()).resolve()
+    root.mkdir(parents=True, exist_ok=True)
+    # Threads of this process and other processes (training workers, the CLI beside the app) must not unpack or
+    # download the same files at once: torchvision writes them in place, and a reader would see half a file.
+    with _LOAD_LOCK, FileLock(root / f".{_info(name).folder}.load.lock"):
+        return _load(name, root)
 
 
 def dataset_loads() -> int:

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import functools
 import gzip
+import hashlib
 import http.server
 import shutil
 import socket
+import subprocess
+import sys
 import threading
 import time
 
@@ -28,7 +31,7 @@ from mnist_core.data import (
 )
 from mnist_core.settings import data_dir
 
-from conftest import SHARED_DATA, read_idx_gz, seed_data_dir
+from conftest import PROJECT_DIR, SHARED_DATA, read_idx_gz, seed_data_dir
 
 MNIST_FILES = DATASET_INFO["mnist"].files
 
@@ -344,3 +347,24 @@ def test_two_first_loads_at_once_both_succeed(tmp_path, offline, mnist):
     for outcome in outcomes:
         assert isinstance(outcome, torch.Tensor), outcome
         assert torch.equal(outcome, mnist.train_labels)
+
+
+_LOAD_AND_CHECKSUM = """
+import hashlib, sys
+from pathlib import Path
+from mnist_core.data import load_dataset
+data = load_dataset("mnist", Path(sys.argv[1]))
+print(hashlib.md5(data.test_images.numpy().tobytes()).hexdigest())
+"""
+
+
+def test_processes_loading_a_fresh_data_dir_at_once_all_read_the_whole_files(tmp_path):
+    """Training workers start together on a data dir holding only the .gz files: each must read the genuine
+    test images, none half an unpacked file another is still writing."""
+    root = seed_data_dir(tmp_path / "fresh", folders=("MNIST",))
+    expected = hashlib.md5(read_idx_gz(SHARED_DATA / "MNIST" / "raw" / "t10k-images-idx3-ubyte.gz", 16)).hexdigest()
+    procs = [subprocess.Popen([sys.executable, "-c", _LOAD_AND_CHECKSUM, str(root)], cwd=PROJECT_DIR,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(3)]
+    results = [p.communicate(timeout=300) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0, 0], [err for _, err in results]
+    assert [out.strip() for out, _ in results] == [expected] * 3
