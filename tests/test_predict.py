@@ -21,6 +21,7 @@ from mnist_core.calibration import (
 from mnist_core.config import TrainConfig
 from mnist_core.data import Dataset, load_dataset, normalize
 from mnist_core.jobs import execute_run
+from mnist_core.network_view import feature_maps, first_layer_pictures
 from mnist_core.predict import DEFAULT_MODEL_PATH, load_default_model, predict, predict_image, preprocess_for
 from mnist_core.preprocess import MNIST_MEAN, MNIST_STD, TOO_SMALL, image_to_tensor, preprocess_drawing
 from mnist_core.store import RunNotFound, RunStore
@@ -295,3 +296,29 @@ def test_update_metadata_keeps_every_tensor(tmp_path: Path, default_model: Loade
     assert copy.metadata["temperature"] == "1.5" and copy.metadata["config"] == default_model.metadata["config"]
     for (name, a), (_, b) in zip(default_model.model.state_dict().items(), copy.model.state_dict().items()):
         assert torch.equal(a, b), name
+
+
+# -- looking inside ----------------------------------------------------------------------------------------
+
+
+def test_network_view_of_the_cnn(default_model: LoadedModel, mnist: Dataset) -> None:
+    filters = first_layer_pictures(default_model, count=100)
+    assert len(filters) == 16 and all(p.image.shape == (5, 5) and p.image.dtype == np.uint8 for p in filters)
+    weights = default_model.model[0].weight.detach()[3, 0]
+    brightest = np.unravel_index(int(filters[3].image.argmax()), (5, 5))
+    assert float(weights[brightest]) == pytest.approx(float(weights.max()))  # white = the largest weight
+    drawing = preprocess_for(default_model, on_canvas(mnist.test_images[0].numpy(), 200, 40, 40))
+    blocks = feature_maps(default_model, drawing)
+    assert [(b.block, len(b.maps), b.size) for b in blocks] == [(1, 16, 14), (2, 32, 7)]
+    assert all(m.shape == (b.size, b.size) and m.dtype == np.uint8 for b in blocks for m in b.maps)
+
+
+def test_network_view_of_an_mlp_gives_each_units_activation(store: RunStore, mnist_run: int, mnist: Dataset) -> None:
+    loaded = store.load_model(mnist_run)  # QUICK: 784-64-10
+    drawing = preprocess_for(loaded, on_canvas(mnist.test_images[0].numpy(), 200, 40, 40))
+    pictures = first_layer_pictures(loaded, count=8, drawing=drawing)
+    assert len(pictures) == 8 and all(p.image.shape == (28, 28) for p in pictures)
+    first = loaded.model[1]
+    expected = torch.relu(first(image_to_tensor(drawing.image, loaded.mean, loaded.std).flatten(1)))[0, :8]
+    assert [p.activation for p in pictures] == pytest.approx(expected.tolist(), abs=1e-5)
+    assert feature_maps(loaded, drawing) == []  # no convolution blocks
