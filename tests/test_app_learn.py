@@ -244,3 +244,13 @@ def test_course_lesson_reads_the_accuracies_from_the_store(runs_root: Path, data
     assert dataframe_column(app, 0, "our accuracy") == [f"{accuracy:.2%}"] + ["–"] * 5
     bars = figure_titled(app, "Test accuracy: the course and this playground")
     assert bars["data"][1]["y"][0] == pytest.approx(accuracy)
+
+
+@pytest.mark.parametrize("lang", LANGUAGES)
+def test_home_and_the_train_form_link_to_the_lessons(runs_root: Path, lang: str) -> None:
+    home = start_app(None, {**STUDENT_QUERY, "lang": lang})
+    assert tr("Open the lessons", lang) in [link.label for link in home.get("page_link")]
+    train = start_app("train", {**STUDENT_QUERY, "lang": lang})
+    help_text = next(w.help for w in train.number_input if w.key == "train_batch_size")
+    link = tr("[Lesson: {title}](/{path}?lang={lang})", "ko" if lang == "ko" else "en")
+    assert help_text.endswith(" " + link.format(title=tr(LESSONS[0].title, lang), path="learn-batch", lang=lang))

@@ -12,6 +12,8 @@ from babel.messages.pofile import read_po
 PROJECT = Path(__file__).resolve().parent.parent
 LESSON_FILES = sorted((PROJECT / "app" / "pages").glob("learn*.py")) + [
     PROJECT / "app" / name for name in ("lessons_catalog.py", "lessons_charts.py", "lessons_runs.py")]
+HOME_TEXTS = (("**Learn**: every idea of the course as something to play with, from the mock exam of 100 questions "
+              "(batch size) to the course's own results table."), "Open the lessons")  # the Home page's Learn card
 LESSONS_PO = PROJECT / "app" / "locale" / "ko" / "LC_MESSAGES" / "lessons.po"
 PLACEHOLDER = re.compile(r"\{(\w+)\}")
 
@@ -23,7 +25,7 @@ def lesson_messages() -> list[str | tuple[str, str]]:
                 "python", str(path), keywords={"_": None, "N_": None, "ngettext": (1, 2)}):
             if message not in found:
                 found.append(message)
-    return found
+    return found + list(HOME_TEXTS)
 
 
 @pytest.fixture(scope="module")
