@@ -6,7 +6,9 @@ import numpy as np
 import streamlit as st
 
 from app import navigation, resources
-from app.run_views import upscale
+from app.errors import error_text
+from app.i18n import _
+from app.run_views import class_name, upscale
 from mnist_core.data import DATASET_INFO, DatasetUnavailable
 
 SAMPLE_COLUMNS = 10
@@ -15,40 +17,45 @@ SAMPLE_ROWS = 2
 pages = navigation.pages()
 
 st.title("MNIST Playground")
-st.markdown(
+st.markdown(_(
     "Train a neural network on handwritten digits (MNIST) or clothes (Fashion-MNIST) and **watch it learn**: "
     "pick the batch size, epochs, optimizer, learning rate, layers, dropout and initialisation, see the loss "
     "fall live, compare your runs, then draw a digit and see what your network thinks it is."
-)
+))
 
 links = st.columns(3)
 with links[0], st.container(border=True):
-    st.markdown("**1. Train**: choose hyperparameters (or a course preset) and watch the loss live.")
-    st.page_link(pages["train"], label="Train a network", icon=":material/fitness_center:")
+    st.markdown(_("**1. Train**: choose hyperparameters (or a course preset) and watch the loss live."))
+    st.page_link(pages["train"], label=_("Train a network"), icon=":material/fitness_center:")
 with links[1], st.container(border=True):
-    st.markdown("**2. Draw**: write a digit with the mouse; see the softmax probabilities.")
-    st.page_link(pages["draw"], label="Draw a digit", icon=":material/draw:")
+    st.markdown(_("**2. Draw**: write a digit with the mouse; see the softmax probabilities."))
+    st.page_link(pages["draw"], label=_("Draw a digit"), icon=":material/draw:")
 with links[2], st.container(border=True):
-    st.markdown("**3. Compare**: overlay runs, or race SGD against Momentum, RMSprop and Adam.")
-    st.page_link(pages["compare"], label="Compare runs", icon=":material/monitoring:")
+    st.markdown(_("**3. Compare**: overlay runs, or race SGD against Momentum, RMSprop and Adam."))
+    st.page_link(pages["compare"], label=_("Compare runs"), icon=":material/monitoring:")
+with st.container(border=True):
+    st.markdown(_("**Learn**: every idea of the course as something to play with, from the mock exam of 100 "
+                  "questions (batch size) to the course's own results table."))
+    st.page_link(pages["learn"], label=_("Open the lessons"), icon=":material/school:")
 
-st.subheader("What the network sees")
+st.subheader(_("What the network sees"))
 controls = st.columns([3, 1])
-name = controls[0].radio("Dataset", list(DATASET_INFO), horizontal=True, key="home_dataset", persist_state="session",
+name = controls[0].radio(_("Dataset"), list(DATASET_INFO), horizontal=True, key="home_dataset", persist_state="session",
                          format_func=lambda n: DATASET_INFO[n].title)
-if controls[1].button("Show other samples", key="home_shuffle"):
+if controls[1].button(_("Show other samples"), key="home_shuffle"):
     st.session_state["home_sample_seed"] = st.session_state.get("home_sample_seed", 0) + 1
 
 try:
     data = resources.dataset(name)
 except DatasetUnavailable as exc:
-    st.warning(f"The sample images need the dataset. {exc}")
+    st.warning(_("The sample images need the dataset. {reason}", reason=error_text(exc)))
 else:
     rng = np.random.default_rng(st.session_state.get("home_sample_seed", 0))
     picks = rng.choice(len(data.test_images), SAMPLE_COLUMNS * SAMPLE_ROWS, replace=False)
-    st.caption(f"Random images from the {DATASET_INFO[name].title} test set, 28×28 pixels each, with their labels.")
+    st.caption(_("Random images from the {dataset} test set, 28×28 pixels each, with their labels.",
+                 dataset=DATASET_INFO[name].title))
     for row in range(SAMPLE_ROWS):
         columns = st.columns(SAMPLE_COLUMNS)
         for column, index in zip(columns, picks[row * SAMPLE_COLUMNS:(row + 1) * SAMPLE_COLUMNS]):
-            label = data.class_names[int(data.test_labels[index])]
+            label = class_name(data.class_names[int(data.test_labels[index])])
             column.image(upscale(data.test_images[index].numpy(), 4), caption=label, width="stretch")
