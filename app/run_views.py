@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from app.i18n import N_, _, ngettext, number, percent
 from mnist_core.config import TRAIN_SET_SIZE, TrainConfig
 from mnist_core.data import DATASET_INFO
 from mnist_core.events import EpochMetrics, LossPoints
@@ -19,10 +20,26 @@ from mnist_core.run_record import RunRecord
 COURSE_BATCH = 100
 # Loss chart x axes on the Compare page: key -> axis title.
 X_AXES = {
-    "iteration": "iteration (mini-batch updates)",
-    "epoch": "epoch (fractional)",
-    "samples": "training samples seen",
-    "seconds": "wall-clock time (s)",
+    "iteration": N_("iteration (mini-batch updates)"),
+    "epoch": N_("epoch (fractional)"),
+    "samples": N_("training samples seen"),
+    "seconds": N_("wall-clock time (s)"),
+}
+# A run's status (RunRecord.status) as a word on screen.
+STATUS_WORDS = {"queued": N_("queued"), "running": N_("running"), "completed": N_("completed"),
+                "stopped": N_("stopped"), "failed": N_("failed"), "interrupted": N_("interrupted")}
+# Column titles of the run tables on screen and in CSV downloads. In English a title is the column's own name
+# (the TrainConfig field), so scripts reading an English CSV keep working.
+COLUMN_TITLES = {
+    "run": N_("run"), "id": N_("id"), "continues run": N_("continues run"), "status": N_("status"),
+    "test accuracy (%)": N_("test accuracy (%)"), "test loss": N_("test loss"),
+    "train accuracy (%)": N_("train accuracy (%)"), "validation accuracy (%)": N_("validation accuracy (%)"),
+    "duration (s)": N_("duration (s)"),
+    "dataset": N_("dataset"), "model": N_("model"), "hidden": N_("hidden"), "conv_channels": N_("conv_channels"),
+    "activation": N_("activation"), "dropout": N_("dropout"), "init": N_("init"), "optimizer": N_("optimizer"),
+    "lr": N_("lr"), "weight_decay": N_("weight_decay"), "batch_size": N_("batch_size"), "epochs": N_("epochs"),
+    "shuffle": N_("shuffle"), "drop_last": N_("drop_last"), "seed": N_("seed"), "val_size": N_("val_size"),
+    "train_limit": N_("train_limit"), "preset": N_("preset"),
 }
 # Fields a comparison table never lists as "differing": labels, not hyperparameters.
 _NOT_HYPERPARAMETERS = {"preset"}
@@ -33,52 +50,97 @@ def dataset_title(name: str) -> str:
     return info.title if info else name
 
 
+def class_name(name: str) -> str:
+    """A class as the student reads it: "T-shirt/top" -> "티셔츠/탑" in Korean; digits stay digits. mnist_core names
+    the classes in English (data); their translations are in the catalog (tests/test_i18n.py checks each)."""
+    return _(name) if name in DATASET_INFO["fashion"].class_names else name
+
+
+def status_word(status: str) -> str:
+    """A run's status in the student's language ("completed" -> "완료")."""
+    return _(STATUS_WORDS[status]) if status in STATUS_WORDS else status
+
+
+def localized_columns(table: pd.DataFrame) -> pd.DataFrame:
+    """A run table with its column titles and status words in the student's language (screen and CSV)."""
+    table = table.rename(columns=lambda c: _(COLUMN_TITLES[c]) if c in COLUMN_TITLES else c)
+    status = _(COLUMN_TITLES["status"])
+    if status in table.columns:
+        table[status] = table[status].map(status_word)
+    return table
+
+
+def epochs_text(epochs: int) -> str:
+    """"1 epoch", "15 epochs" ("15 에포크")."""
+    return ngettext("{n} epoch", "{n} epochs", epochs)
+
+
 def architecture(config: TrainConfig) -> str:
     """E.g. "MLP 784-256-256-10", "softmax regression 784-10" or "CNN 16/32 conv + 128-10"."""
     if config.model == "cnn":
         dense = "-".join(str(u) for u in (*config.hidden, 10))
-        return f"CNN {config.conv_channels[0]}/{config.conv_channels[1]} conv + {dense}"
+        return _("CNN {first}/{second} conv + {dense}", first=config.conv_channels[0],
+                 second=config.conv_channels[1], dense=dense)
     if not config.hidden:
-        return "softmax regression 784-10"
+        return _("softmax regression 784-10")
     return "MLP " + "-".join(str(u) for u in (784, *config.hidden, 10))
+
+
+def queue_place(position: int | None) -> str:
+    """Where a queued run waits, the same words everywhere: "number 2 in the queue", or "about to start" once a
+    worker has taken it (no longer in the queue, not yet running)."""
+    return _("number {position} in the queue", position=position) if position else _("about to start")
 
 
 def run_label(record: RunRecord) -> str:
     """A run in pickers: name, dataset, preset/optimizer. Nothing that changes while it trains: a keyed
     selectbox keeps the option labels it was first drawn with, so a status here would go stale."""
     what = f"{record.config.preset or record.config.model}/{record.config.optimizer}"
-    return f"{record.name} — {dataset_title(record.config.dataset)}, {what}"
+    return _("{run} — {dataset}, {what}", run=record.name, dataset=dataset_title(record.config.dataset), what=what)
 
 
 def model_label(name: str, config: TrainConfig, test_accuracy: float | None) -> str:
     """A model in the Draw page's picker: the same facts as `run_label`, for the built-in model too."""
-    score = f"{test_accuracy:.1%} test" if test_accuracy is not None else "test accuracy unknown"
-    return f"{name} — {dataset_title(config.dataset)}, {config.preset or config.model}/{config.optimizer}, {score}"
+    score = (_("{accuracy} test", accuracy=percent(test_accuracy)) if test_accuracy is not None
+             else _("test accuracy unknown"))
+    return _("{model} — {dataset}, {what}, {score}", model=name, dataset=dataset_title(config.dataset),
+             what=f"{config.preset or config.model}/{config.optimizer}", score=score)
 
 
 def iteration_lines(config: TrainConfig) -> list[str]:
     """The arithmetic of an epoch, as the course teaches it: samples / batch = iterations per epoch."""
     n, b, per_epoch = config.train_samples, config.batch_size, config.iterations_per_epoch
+    numbers = {"samples": number(n), "batch": number(b), "ratio": number(n / b, 2), "rest": number(n % b)}
     if n % b == 0:
-        first = f"{n:,} / {b:,} = {per_epoch:,} iterations per epoch"
+        first = ngettext("{samples} / {batch} = {n} iteration per epoch",
+                         "{samples} / {batch} = {n} iterations per epoch", per_epoch, **numbers)
     elif config.drop_last:
-        first = (f"{n:,} / {b:,} = {n / b:,.2f} → {per_epoch:,} iterations per epoch "
-                 f"(drop_last skips the last {n % b:,} samples of each epoch)")
+        first = ngettext("{samples} / {batch} = {ratio} → {n} iteration per epoch "
+                         "(drop_last skips the last {rest} samples of each epoch)",
+                         "{samples} / {batch} = {ratio} → {n} iterations per epoch "
+                         "(drop_last skips the last {rest} samples of each epoch)", per_epoch, **numbers)
     else:
-        first = (f"{n:,} / {b:,} = {n / b:,.2f} → {per_epoch:,} iterations per epoch "
-                 f"(the last batch holds only {n % b:,} samples)")
-    lines = [first, f"{per_epoch:,} × {config.epochs} epochs = {config.total_iterations:,} iterations in total"]
+        first = ngettext("{samples} / {batch} = {ratio} → {n} iteration per epoch "
+                         "(the last batch holds only {rest} samples)",
+                         "{samples} / {batch} = {ratio} → {n} iterations per epoch "
+                         "(the last batch holds only {rest} samples)", per_epoch, **numbers)
+    total = ngettext("{per_epoch} × {n} epoch = {total} iterations in total",
+                     "{per_epoch} × {n} epochs = {total} iterations in total", config.epochs,
+                     per_epoch=number(per_epoch), total=number(config.total_iterations))
+    lines = [first, total]
     if b == n:
-        lines.append("The batch is the whole training set: this is full-batch gradient descent.")
-    course = f"{TRAIN_SET_SIZE:,} / {COURSE_BATCH} = {TRAIN_SET_SIZE // COURSE_BATCH} iterations per epoch"
+        lines.append(_("The batch is the whole training set: this is full-batch gradient descent."))
+    course = _("{samples} / {batch} = {iterations} iterations per epoch", samples=number(TRAIN_SET_SIZE),
+               batch=number(COURSE_BATCH), iterations=number(TRAIN_SET_SIZE // COURSE_BATCH))
     if config.val_size == 0 and not config.train_limit and b == COURSE_BATCH:
-        lines.append(f"This is the course's number: {course}.")
+        lines.append(_("This is the course's number: {course}.", course=course))
     elif config.train_limit:
-        lines.append(f"The course trained on all {TRAIN_SET_SIZE:,} images ({course}); here only the first "
-                     f"{n:,} are used, for a quick run.")
+        lines.append(_("The course trained on all {all} images ({course}); here only the first {samples} are used, "
+                       "for a quick run.", all=number(TRAIN_SET_SIZE), course=course, samples=number(n)))
     elif config.val_size > 0:
-        lines.append(f"The course trained on all {TRAIN_SET_SIZE:,} images ({course}); here {config.val_size:,} "
-                     "are held out for validation (set the validation images to 0 to match).")
+        lines.append(_("The course trained on all {all} images ({course}); here {held_out} are held out for "
+                       "validation (set the validation images to 0 to match).", all=number(TRAIN_SET_SIZE),
+                       course=course, held_out=number(config.val_size)))
     return lines
 
 
@@ -86,7 +148,7 @@ def format_seconds(seconds: float | None) -> str:
     """1:05 or 1:02:03; "-" when unknown."""
     if seconds is None or not math.isfinite(seconds):
         return "-"
-    seconds = int(round(max(seconds, 0.0)))
+    seconds = round(max(seconds, 0.0))
     hours, rest = divmod(seconds, 3600)
     return f"{hours}:{rest // 60:02d}:{rest % 60:02d}" if hours else f"{rest // 60}:{rest % 60:02d}"
 
@@ -103,9 +165,11 @@ def progress_line(record: RunRecord) -> str:
     """E.g. "epoch 2/15 · iteration 650/8,250 · 61,000 samples/s · ETA 0:42"."""
     p = record.progress
     if not p:
-        return "starting: loading the data and building the network…"
-    return (f"epoch {p['epoch']}/{record.config.epochs} · iteration {p['iteration']:,}/{p['total_iterations']:,} · "
-            f"{p['samples_per_s']:,.0f} samples/s · ETA {format_seconds(p['eta_s'])}")
+        return _("starting: loading the data and building the network…")
+    return _("epoch {epoch}/{epochs} · iteration {iteration}/{iterations} · {speed} samples/s · ETA {eta}",
+             epoch=p["epoch"], epochs=record.config.epochs, iteration=number(p["iteration"]),
+             iterations=number(p["total_iterations"]), speed=number(p["samples_per_s"], 0),
+             eta=format_seconds(p["eta_s"]))
 
 
 def samples_seen(config: TrainConfig, iterations: np.ndarray) -> np.ndarray:
@@ -159,9 +223,9 @@ def differing_fields(configs: Sequence[TrainConfig]) -> list[str]:
 
 def _display(value: Any) -> Any:
     if isinstance(value, tuple):
-        return "-".join(map(str, value)) if value else "(none)"
+        return "-".join(map(str, value)) if value else _("(none)")
     if isinstance(value, bool):
-        return "yes" if value else "no"
+        return _("yes") if value else _("no")
     return value
 
 
