@@ -14,6 +14,8 @@ from dataclasses import dataclass
 import numpy as np
 import plotly.graph_objects as go
 
+from app.i18n import N_, _
+from app.run_views import class_name
 from mnist_core.live import ExponentialAverage, smoothing_window
 
 # Tableau 10: distinct on a white background and for the common colour-vision deficiencies.
@@ -23,9 +25,9 @@ PALETTE = (
 )
 HIGHLIGHT = "#E15759"  # the predicted class among grey bars
 MUTED = "#BAB0AC"
-LOSS_AXIS = "cross-entropy loss (nats)"
+LOSS_AXIS = N_("cross-entropy loss (nats)")
 CELL_TARGETS = "cells"  # the confusion matrix's clickable layer
-ACCURACY_AXIS = "accuracy (%)"
+ACCURACY_AXIS = N_("accuracy (%)")
 CHART_HEIGHT = 340
 # Points drawn per curve. A 15-epoch run has 8,250 iterations; sending all of them every second while it trains
 # costs the server and the browser far more than the extra detail is worth on a laptop screen.
@@ -50,6 +52,10 @@ def _layout(fig: go.Figure, title: str, x_title: str, y_title: str, height: int 
     fig.update_xaxes(title_text=x_title, automargin=True)
     fig.update_yaxes(title_text=y_title, automargin=True)
     return fig
+
+
+def _metric_axis(metric: str) -> str:
+    return ACCURACY_AXIS if metric == "accuracy" else LOSS_AXIS
 
 
 def smooth(values: Sequence[float], window: int) -> list[float]:
@@ -96,7 +102,7 @@ def _finite_or_none(values: Sequence[float]) -> list[float | None]:
 
 
 def loss_figure(iterations: Sequence[int], losses: Sequence[float], run_id: int | None,
-                window: int | None = None, title: str = "Training loss per iteration",
+                window: int | None = None, title: str | None = None,
                 smoothed: Sequence[float] | None = None) -> go.Figure:
     """Raw per-iteration loss (faint; each bucket's lowest and highest point when there are many) and its
     smoothed trend from all points (solid), in the run's colour. `smoothed`: that trend already computed (a live
@@ -105,13 +111,15 @@ def loss_figure(iterations: Sequence[int], losses: Sequence[float], run_id: int 
     window = smoothing_window(len(losses)) if window is None else window
     fig = go.Figure()
     x, raw = decimate(iterations, losses)
-    fig.add_scatter(x=x, y=_finite_or_none(raw), mode="lines", name="raw", line={"color": color, "width": 1},
+    fig.add_scatter(x=x, y=_finite_or_none(raw), mode="lines", name=_("raw"), line={"color": color, "width": 1},
                     opacity=0.35)
     x, trend = thin(iterations, smooth(losses, window) if smoothed is None else smoothed)
     fig.add_scatter(x=x, y=_finite_or_none(trend), mode="lines",
-                    name=f"smoothed ({window} it.)" if window > 1 else "smoothed", line={"color": color, "width": 2.5})
+                    name=_("smoothed ({window} it.)", window=window) if window > 1 else _("smoothed"),
+                    line={"color": color, "width": 2.5})
     fig.update_layout(uirevision=f"loss-{run_id}")
-    return _layout(fig, title, "iteration (mini-batch updates)", LOSS_AXIS)
+    return _layout(fig, _("Training loss per iteration") if title is None else title,
+                   _("iteration (mini-batch updates)"), _(LOSS_AXIS))
 
 
 def epoch_figure(epochs: Sequence[int], train: Sequence[float], validation: Sequence[float | None],
@@ -123,15 +131,15 @@ def epoch_figure(epochs: Sequence[int], train: Sequence[float], validation: Sequ
     color = run_color(run_id)
     fig = go.Figure()
     fig.add_scatter(x=list(epochs), y=_finite_or_none([v * scale for v in train]), mode="lines+markers",
-                    name="train", line={"color": color, "width": 2.5})
+                    name=_("train"), line={"color": color, "width": 2.5})
     if any(v is not None for v in validation):
         fig.add_scatter(x=list(epochs), y=_finite_or_none([None if v is None else v * scale for v in validation]),
-                        mode="lines+markers", name="validation", line={"color": color, "width": 2.5, "dash": "dash"},
+                        mode="lines+markers", name=_("validation"), line={"color": color, "width": 2.5, "dash": "dash"},
                         marker={"symbol": "diamond"})
     fig.update_xaxes(dtick=1 if len(epochs) <= 20 else None)
-    title = "Accuracy per epoch" if metric == "accuracy" else "Loss per epoch"
+    title = _("Accuracy per epoch") if metric == "accuracy" else _("Loss per epoch")
     fig.update_layout(uirevision=f"{metric}-{run_id}")  # a refresh with a new epoch keeps the user's zoom
-    return _layout(fig, title, "epoch", ACCURACY_AXIS if metric == "accuracy" else LOSS_AXIS)
+    return _layout(fig, title, _("epoch"), _(_metric_axis(metric)))
 
 
 def confusion_counts(labels: np.ndarray, predictions: np.ndarray, classes: int = 10) -> np.ndarray:
@@ -144,24 +152,27 @@ def confusion_figure(labels: np.ndarray, predictions: np.ndarray, class_names: S
     """Test-set confusion matrix; the diagonal is right, everything else shows which classes get mixed up."""
     counts = confusion_counts(labels, predictions, len(class_names))
     names = list(class_names)
+    shown = [class_name(n) for n in names]  # the axes show the names in the student's language; clicks report `names`
     fig = go.Figure(go.Heatmap(
         z=counts.tolist(), x=names, y=names, colorscale="Blues", text=counts.tolist(), texttemplate="%{text}",
-        hovertemplate="true %{y}, predicted %{x}: %{z} images<extra></extra>", colorbar={"title": "images"},
+        colorbar={"title": _("images")},
     ))
     # Heatmaps cannot be selected in plotly: an invisible square marker on each cell takes the click instead
     # (st.plotly_chart(on_select=...) reports its x = predicted, y = true).
     cells = [(true, predicted) for true in range(len(names)) for predicted in range(len(names))]
     fig.add_scatter(x=[names[p] for _, p in cells], y=[names[t] for t, _ in cells], mode="markers",
                     marker={"symbol": "square", "size": 28, "color": "rgba(0, 0, 0, 0)"},
-                    customdata=[[int(counts[t, p]), names[t], names[p]] for t, p in cells], showlegend=False,
+                    customdata=[[int(counts[t, p]), shown[t], shown[p]] for t, p in cells], showlegend=False,
                     name=CELL_TARGETS,
-                    hovertemplate="true %{customdata[1]}, predicted %{customdata[2]}: %{customdata[0]} images"
-                                  "<extra></extra>",
+                    hovertemplate=_("true {true}, predicted {predicted}: {count} images",
+                                    true="%{customdata[1]}", predicted="%{customdata[2]}",
+                                    count="%{customdata[0]}") + "<extra></extra>",
                     selected={"marker": {"opacity": 1}}, unselected={"marker": {"opacity": 1}})
     fig.data[0].hoverinfo = "skip"
-    fig.update_yaxes(autorange="reversed", type="category")
-    fig.update_xaxes(type="category")
-    fig = _layout(fig, "Confusion matrix (test set, 10,000 images)", "predicted class", "true class", height=430)
+    fig.update_yaxes(autorange="reversed", type="category", tickvals=names, ticktext=shown)
+    fig.update_xaxes(type="category", tickvals=names, ticktext=shown)
+    fig = _layout(fig, _("Confusion matrix (test set, 10,000 images)"), _("predicted class"), _("true class"),
+                  height=430)
     fig.update_layout(hovermode="closest", clickmode="event+select")
     return fig
 
@@ -175,7 +186,8 @@ def per_class_accuracy(labels: np.ndarray, predictions: np.ndarray, classes: int
 def per_class_figure(labels: np.ndarray, predictions: np.ndarray, class_names: Sequence[str],
                      run_id: int | None) -> go.Figure:
     accuracy = [a * 100 for a in per_class_accuracy(labels, predictions, len(class_names))]
-    fig = go.Figure(go.Bar(x=list(class_names), y=_finite_or_none(accuracy), marker_color=run_color(run_id),
+    fig = go.Figure(go.Bar(x=[class_name(n) for n in class_names], y=_finite_or_none(accuracy),
+                           marker_color=run_color(run_id),
                            text=[f"{a:.1f}" for a in accuracy], textposition="outside",
                            hovertemplate="%{x}: %{y:.2f}%<extra></extra>"))
     # From 0 to 100: an axis starting near the worst class made a 2-point difference look like a 5-fold one. The
@@ -183,14 +195,15 @@ def per_class_figure(labels: np.ndarray, predictions: np.ndarray, class_names: S
     fig.update_traces(cliponaxis=False)
     fig.update_yaxes(range=[0, 100], tickvals=list(range(0, 101, 20)))
     fig.update_xaxes(type="category")
-    fig = _layout(fig, "Accuracy per class (test set)", "true class", ACCURACY_AXIS, height=430)
+    fig = _layout(fig, _("Accuracy per class (test set)"), _("true class"), _(ACCURACY_AXIS), height=430)
     fig.update_layout(hovermode="closest")
     return fig
 
 
-def probability_figure(probabilities: Sequence[float], class_names: Sequence[str], title: str = "Softmax probabilities",
+def probability_figure(probabilities: Sequence[float], class_names: Sequence[str], title: str | None = None,
                        height: int = CHART_HEIGHT) -> go.Figure:
     """The 10 softmax outputs as bars; the most likely class in colour, the rest grey."""
+    class_names = [class_name(n) for n in class_names]
     best = int(np.argmax(probabilities))
     percent = [p * 100 for p in probabilities]
     fig = go.Figure(go.Bar(
@@ -200,7 +213,8 @@ def probability_figure(probabilities: Sequence[float], class_names: Sequence[str
     ))
     fig.update_yaxes(range=[0, 110])
     fig.update_xaxes(type="category", tickangle=-30 if max(len(n) for n in class_names) > 3 else 0)
-    fig = _layout(fig, title, "class", "probability (%)", height=height)
+    fig = _layout(fig, _("Softmax probabilities") if title is None else title, _("class"), _("probability (%)"),
+                  height=height)
     fig.update_layout(hovermode="closest", showlegend=False)
     return fig
 
@@ -224,7 +238,7 @@ def _legend_below(fig: go.Figure, entries: int) -> go.Figure:
 
 
 def compare_loss_figure(series: Sequence[RunSeries], x_title: str, window: int | None = None,
-                        title: str = "Training loss (smoothed)") -> go.Figure:
+                        title: str | None = None) -> go.Figure:
     """Each run's smoothed loss, overlaid, in its own colour; raw points would make several runs unreadable."""
     fig = go.Figure()
     for s in series:
@@ -233,7 +247,8 @@ def compare_loss_figure(series: Sequence[RunSeries], x_title: str, window: int |
         fig.add_scatter(x=x, y=_finite_or_none(y), mode="lines", name=s.name,
                         line={"color": run_color(s.run_id), "width": 2.5})
     fig.update_layout(uirevision=f"compare-loss-{x_title}")  # a live race's refresh keeps the user's zoom
-    return _legend_below(_layout(fig, title, x_title, LOSS_AXIS), len(series))
+    return _legend_below(_layout(fig, _("Training loss (smoothed)") if title is None else title, x_title, _(LOSS_AXIS)),
+                         len(series))
 
 
 def compare_epoch_figure(series: Sequence[RunSeries], metric: str, title: str | None = None) -> go.Figure:
@@ -244,7 +259,7 @@ def compare_epoch_figure(series: Sequence[RunSeries], metric: str, title: str | 
         fig.add_scatter(x=s.x, y=_finite_or_none([v * scale for v in s.y]), mode="lines+markers", name=s.name,
                         line={"color": run_color(s.run_id), "width": 2.5})
     fig.update_xaxes(dtick=1 if max((len(s.x) for s in series), default=0) <= 20 else None)
-    default_title = "Validation accuracy per epoch" if metric == "accuracy" else "Validation loss per epoch"
+    default_title = _("Validation accuracy per epoch") if metric == "accuracy" else _("Validation loss per epoch")
     fig.update_layout(uirevision=f"compare-{metric}")
-    fig = _layout(fig, title or default_title, "epoch", ACCURACY_AXIS if metric == "accuracy" else LOSS_AXIS)
+    fig = _layout(fig, title or default_title, _("epoch"), _(_metric_axis(metric)))
     return _legend_below(fig, len(series))
