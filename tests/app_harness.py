@@ -26,8 +26,12 @@ TIMEOUT_S = 60  # the first run of a session unpacks the dataset; later runs tak
 QUICK = TINY
 
 
-def start_app(page: str | None = None) -> AppTest:
+def start_app(page: str | None = None, query: dict[str, str] | None = None) -> AppTest:
+    """The app as one browser would open it; `query`: the URL's parameters (e.g. a student's ?me= token).
+    In English unless `query` says otherwise (?lang=ko): these tests check the English wording;
+    test_app_korean.py renders the pages in Korean."""
     app = AppTest.from_file(str(APP), default_timeout=TIMEOUT_S)
+    app.query_params.update({"lang": "en", **(query or {})})
     app.run()
     if page:
         app.switch_page(f"app/pages/{page}.py").run()
