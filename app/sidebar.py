@@ -6,8 +6,9 @@ import time
 
 import streamlit as st
 
-from app import resources
-from app.run_views import progress_fraction
+from app import i18n, resources
+from app.i18n import _, percent
+from app.run_views import progress_fraction, queue_place
 from mnist_core.data import dataset_status
 from mnist_core.run_record import ACTIVE_STATUSES, RunRecord
 from mnist_core.training import pick_device
@@ -16,23 +17,22 @@ SIDEBAR_REFRESH_S = 2.0
 
 
 def datasets() -> None:
-    st.sidebar.subheader("Datasets")
+    st.sidebar.subheader(_("Datasets"))
     for status in dataset_status():
         if status.present:
-            st.sidebar.markdown(f":material/check_circle: **{status.title}** ready")
+            st.sidebar.markdown(_(":material/check_circle: **{dataset}** ready", dataset=status.title))
             continue
-        st.sidebar.markdown(f":material/warning: **{status.title}** not downloaded yet")
-        with st.sidebar.expander(f"How to get {status.title}"):
-            st.markdown(
-                f"Online, it downloads by itself the first time you use it. Offline, copy its four files "
-                f"({', '.join(status.missing)}) from a USB stick or share with\n\n"
-                f"`python -m mnist_core data import DIR`\n\nor put them in `{status.directory}`."
-            )
+        st.sidebar.markdown(_(":material/warning: **{dataset}** not downloaded yet", dataset=status.title))
+        with st.sidebar.expander(_("How to get {dataset}", dataset=status.title)):
+            st.markdown(_(
+                "Online, it downloads by itself the first time you use it. Offline, copy its four files "
+                "({files}) from a USB stick or share with\n\n`python -m mnist_core data import DIR`\n\n"
+                "or put them in `{directory}`.", files=", ".join(status.missing), directory=status.directory))
 
 
 def device() -> None:
-    st.sidebar.subheader("Device")
-    st.sidebar.markdown(f"Training on **{pick_device().type.upper()}**")
+    st.sidebar.subheader(_("Device"))
+    st.sidebar.markdown(_("Training on **{device}**", device=pick_device().type.upper()))
 
 
 @st.fragment(run_every=SIDEBAR_REFRESH_S)
@@ -43,17 +43,17 @@ def trainings() -> None:
     with st.empty().container():
         active = active_runs()
         if not active:
-            st.caption("Nothing training right now.")
+            st.caption(_("Nothing training right now."))
             return
         manager = resources.jobs()
         for record in reversed(active):  # oldest first: the order they run in
             if record.status == "running":
                 fraction = progress_fraction(record)
-                st.progress(fraction, text=f"{record.name} · {fraction:.0%}")
+                st.progress(fraction, text=f"{record.name} · {percent(fraction, 0)}")
             else:
                 position = manager.queue_position(record.id)
-                where = f"position {position} in the queue" if position else "starting"
-                st.caption(f":material/hourglass_empty: {record.name}: queued, {where}")
+                st.caption(_(":material/hourglass_empty: {run}: queued, {place}", run=record.name,
+                             place=queue_place(position)))
 
 
 RECOVERY_INTERVAL_S = 10.0  # how often the server looks for runs whose process died (a killed CLI training)
@@ -77,8 +77,10 @@ def active_runs() -> list[RunRecord]:
 
 def show() -> None:
     """Draw the whole sidebar."""
+    i18n.keep_in_url()
+    i18n.language_switch()
     datasets()
     device()
-    st.sidebar.subheader("Trainings")
+    st.sidebar.subheader(_("Trainings"))
     with st.sidebar:
         trainings()
