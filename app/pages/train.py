@@ -6,8 +6,16 @@ import pandas as pd
 import streamlit as st
 
 from app import resources
-from app.config_form import FIELD_LABELS, PRESET_DEFINING, config_from_form, form_values, problem_message
-from app.i18n import _
+from app.config_form import (
+    FIELD_LABELS,
+    PRESET_DEFINING,
+    config_from_form,
+    form_values,
+    preset_description,
+    problem_message,
+)
+from app.errors import error_text
+from app.i18n import N_, _, number
 from app.run_start import RUN_ANCHOR, scroll_to_run, start_message
 from app.run_view import finished_run, live_run
 from app.run_views import iteration_lines, run_label
@@ -27,7 +35,7 @@ from mnist_core.data import DATASET_INFO
 from mnist_core.models import build_model, layer_summary, parameter_count
 
 CUSTOM = "custom"
-MODEL_NAMES = {"mlp": "MLP (fully connected)", "cnn": "CNN (LeNet-style)"}
+MODEL_NAMES = {"mlp": N_("MLP (fully connected)"), "cnn": N_("CNN (LeNet-style)")}
 FORM_FIELDS = tuple(name for name in FIELD_LABELS if name != "preset")
 KEEP = "session"  # widget values survive a visit to another page (persist_state)
 
@@ -38,7 +46,7 @@ def key(field: str) -> str:
 
 def field(name: str) -> dict[str, str]:
     """Label, key and persistence of a form widget: the label is the one problem messages use."""
-    return {"label": FIELD_LABELS[name], "key": key(name), "persist_state": KEEP}
+    return {"label": _(FIELD_LABELS[name]), "key": key(name), "persist_state": KEEP}
 
 
 def fill_form(config: TrainConfig) -> None:
@@ -72,7 +80,7 @@ def start_training() -> None:
     try:
         run_id = resources.jobs().submit(config, name=st.session_state.get(key("name")) or None)
     except (ConfigError, ValueError) as exc:
-        st.session_state["train_start_error"] = f"Could not start the run: {exc}"
+        st.session_state["train_start_error"] = _("Could not start the run: {reason}", reason=error_text(exc))
         return
     st.session_state["train_selected_run"] = run_id
     st.session_state[key("name")] = ""
@@ -95,15 +103,17 @@ if key("preset") not in st.session_state:  # first visit in this browser session
 # Widget values are in session state before the widgets are drawn, so the whole page can use the config.
 config, problems = form_config()
 
-st.title("Train a network")
+st.title(_("Train a network"))
 preset_column, description_column = st.columns([1, 3], vertical_alignment="bottom")
-preset_column.selectbox("Preset", [CUSTOM, *PRESETS], key=key("preset"), persist_state=KEEP, on_change=apply_preset,
+preset_column.selectbox(_("Preset"), [CUSTOM, *PRESETS], key=key("preset"), persist_state=KEEP, on_change=apply_preset,
+                        format_func=lambda name: _("custom") if name == CUSTOM else name,
                         help=_("The course's experiments. Picking one sets the network and the optimizer; the data, "
                                "batch size, epochs and seed stay as you set them."))
 chosen = st.session_state[key("preset")]
-description = PRESET_DESCRIPTIONS.get(chosen, "Your own settings: change anything in the form.")
+description = (preset_description(chosen) if chosen in PRESET_DESCRIPTIONS
+               else _("Your own settings: change anything in the form."))
 if chosen != CUSTOM and config is not None and config.preset != chosen:
-    description += " You changed its network or optimizer settings, so a run counts as custom."
+    description += " " + _("You changed its network or optimizer settings, so a run counts as custom.")
 description_column.caption(description)
 
 # Live widgets, not a form: every edit reruns the page, so what the settings mean (below) follows each change and
@@ -112,57 +122,60 @@ description_column.caption(description)
 with st.container(border=True):
     data_column, network_column, optimisation_column = st.columns(3, gap="large")
     with data_column:
-        st.subheader("Data")
+        st.subheader(_("Data"))
         st.selectbox(**field("dataset"), options=DATASETS, format_func=lambda n: DATASET_INFO[n].title)
         st.number_input(**field("val_size"), step=1000,
-                        help="Held out from the 60,000 training images to measure overfitting.")
+                        help=_("Held out from the 60,000 training images to measure overfitting."))
         st.number_input(**field("train_limit"), step=1000,
-                        help="Train on only the first N of the remaining images, for quick experiments.")
+                        help=_("Train on only the first N of the remaining images, for quick experiments."))
         st.number_input(**field("batch_size"), step=50,
-                        help="Images per gradient step. The whole training set = full-batch gradient descent.")
+                        help=_("Images per gradient step. The whole training set = full-batch gradient descent."))
         st.checkbox(**field("shuffle"))
         st.checkbox(**field("drop_last"))
     with network_column:
-        st.subheader("Network")
-        st.selectbox(**field("model"), options=MODELS, format_func=MODEL_NAMES.get)
-        st.text_input(**field("hidden"), placeholder="e.g. 256, 256",
-                      help="Units per hidden layer, comma-separated (0 to 8 layers). Empty: no hidden layer "
-                           "(softmax regression for the MLP). For the CNN: the dense layers after the convolutions.")
+        st.subheader(_("Network"))
+        st.selectbox(**field("model"), options=MODELS, format_func=lambda name: _(MODEL_NAMES[name]))
+        st.text_input(**field("hidden"), placeholder=_("e.g. 256, 256"),
+                      help=_("Units per hidden layer, comma-separated (0 to 8 layers). Empty: no hidden layer "
+                             "(softmax regression for the MLP). For the CNN: the dense layers after the convolutions."))
         if st.session_state.get(key("model")) == "cnn":  # an MLP has no convolutions; the value is kept meanwhile
             st.text_input(**field("conv_channels"),
-                          help="CNN only: channels of its two 5×5 convolution blocks, e.g. 16, 32.")
+                          help=_("CNN only: channels of its two 5×5 convolution blocks, e.g. 16, 32."))
         st.selectbox(**field("activation"), options=ACTIVATIONS)
         st.number_input(**field("dropout"), step=0.05, format="%.2f",
-                        help="Probability of zeroing each hidden unit while training (0 to 0.9).")
+                        help=_("Probability of zeroing each hidden unit while training (0 to 0.9)."))
         st.selectbox(**field("init"), options=INITS,
-                     help="How the initial weights are drawn; 'default' is PyTorch's own.")
+                     format_func=lambda name: _("default") if name == "default" else name,
+                     help=_("How the initial weights are drawn; 'default' is PyTorch's own."))
     with optimisation_column:
-        st.subheader("Optimisation")
+        st.subheader(_("Optimisation"))
         st.selectbox(**field("optimizer"), options=OPTIMIZERS)
         st.number_input(**field("lr"), step=0.0005, format="%g")
         st.number_input(**field("weight_decay"), step=0.0001, format="%g",
-                        help="L2 penalty on the weights (0 = none).")
+                        help=_("L2 penalty on the weights (0 = none)."))
         st.number_input(**field("epochs"), step=1)
         st.number_input(**field("seed"), step=1,
-                        help="Same seed and settings → the same initial weights and batch order.")
-        st.text_input("Run name (optional)", key=key("name"), persist_state=KEEP, placeholder="e.g. my first Adam run")
-    st.button("Start training", type="primary", icon=":material/play_arrow:", on_click=start_training,
+                        help=_("Same seed and settings → the same initial weights and batch order."))
+        st.text_input(_("Run name (optional)"), key=key("name"), persist_state=KEEP,
+                      placeholder=_("e.g. my first Adam run"))
+    st.button(_("Start training"), type="primary", icon=":material/play_arrow:", on_click=start_training,
               key="train_start")
 
 if problems:
     refused = st.session_state.pop("train_start_refused", False)
     heading = (_("Training did not start. Fix these settings first:") if refused
-               else "Fix these settings before training:")
+               else _("Fix these settings before training:"))
     st.error(heading + "\n\n" + "\n".join(f"- {problem_message(p)}" for p in problems))
 else:
     st.session_state.pop("train_start_refused", None)
-    st.subheader("What these settings mean")
+    st.subheader(_("What these settings mean"))
     arithmetic, size, layers = st.columns([3, 1, 3])
     with arithmetic:
         st.markdown("\n".join(f"- {line}" for line in iteration_lines(config)))
     count, table = network_preview(config.to_json())
-    size.metric("Parameters", f"{count:,}")
-    layers.dataframe(table, hide_index=True)
+    size.metric(_("Parameters"), number(count))
+    layers.dataframe(table.rename(columns={"layer": _("layer"), "output shape": _("output shape"),
+                                           "parameters": _("parameters")}), hide_index=True)
 
 if "train_start_error" in st.session_state:
     st.error(st.session_state.pop("train_start_error"))
@@ -172,14 +185,14 @@ if "train_started" in st.session_state:
     scroll_to_run(started)
 
 st.divider()
-st.header("Runs", anchor=RUN_ANCHOR)
+st.header(_("Runs"), anchor=RUN_ANCHOR)
 runs = {r.id: r for r in resources.store().list_runs(limit=200)}
 if not runs:
-    st.info("No runs yet: choose settings above and press **Start training**.")
+    st.info(_("No runs yet: choose settings above and press **Start training**."))
     st.stop()
 if st.session_state.get("train_selected_run") not in runs:  # deleted meanwhile, or a first visit
     st.session_state["train_selected_run"] = next(iter(runs))
-selected = st.selectbox("Show run", list(runs), key="train_selected_run", persist_state=KEEP,
+selected = st.selectbox(_("Show run"), list(runs), key="train_selected_run", persist_state=KEEP,
                         format_func=lambda i: run_label(runs[i]))
 if runs[selected].is_active:
     live_run(selected)
