@@ -10,13 +10,17 @@ import streamlit as st
 
 from app import charts, live_charts, resources
 from app.continue_training import continue_training, lineage_caption
-from app.i18n import _
+from app.errors import error_text
+from app.i18n import _, number, percent
 from app.run_views import (
     architecture,
     dataset_title,
+    epochs_text,
     format_seconds,
     progress_fraction,
     progress_line,
+    queue_place,
+    status_word,
 )
 from app.test_results import test_diagnostics
 from mnist_core.data import dataset_status
@@ -31,12 +35,13 @@ STATUS_ICONS = {"queued": ":material/hourglass_empty:", "running": ":material/di
 
 def run_summary(record: RunRecord) -> None:
     c = record.config
-    st.caption(
-        f"{STATUS_ICONS.get(record.status, '')} **{record.status}** · {dataset_title(c.dataset)} · "
-        f"{architecture(c)} · {c.activation} · init {c.init} · dropout {c.dropout:g} · "
-        f"{c.optimizer} lr {c.lr:g} · "
-        f"batch {c.batch_size} · {c.epochs} epochs · seed {c.seed}"
-    )
+    st.caption(STATUS_ICONS.get(record.status, "") + " " + _(
+        "**{status}** · {dataset} · {architecture} · {activation} · init {init} · dropout {dropout} · "
+        "{optimizer} lr {lr} · batch {batch} · {epochs} · seed {seed}",
+        status=status_word(record.status), dataset=dataset_title(c.dataset), architecture=architecture(c),
+        activation=c.activation, init=_("default") if c.init == "default" else c.init, dropout=f"{c.dropout:g}",
+        optimizer=c.optimizer, lr=f"{c.lr:g}",
+        batch=c.batch_size, epochs=epochs_text(c.epochs), seed=c.seed))
     if record.parent_id is not None:
         st.caption(lineage_caption(record))
 
@@ -47,15 +52,15 @@ def training_charts(record: RunRecord) -> None:
     try:
         points, epochs = store.losses(record.id), store.epochs(record.id)
     except RunNotFound as exc:  # deleted by another session while this one shows it
-        st.info(str(exc))
+        st.info(error_text(exc))
         return
     if not points.iterations:
         if record.is_active:
-            st.caption("The first losses appear here within a second of the training starting.")
+            st.caption(_("The first losses appear here within a second of the training starting."))
         return
     st.plotly_chart(charts.loss_figure(points.iterations, points.losses, record.id), key=f"loss_{record.id}")
     if not epochs:
-        st.caption("Accuracy per epoch appears when the first epoch ends.")
+        st.caption(_("Accuracy per epoch appears when the first epoch ends."))
         return
     numbers = [m.epoch for m in epochs]
     left, right = st.columns(2)
@@ -68,14 +73,14 @@ def training_charts(record: RunRecord) -> None:
                                             [m.val_loss for m in epochs], "loss", record.id),
                         key=f"epoch_loss_{record.id}")
     if all(m.val_accuracy is None for m in epochs):
-        st.caption("No validation curve: this run used all training images (validation size 0).")
+        st.caption(_("No validation curve: this run used all training images (validation size 0)."))
 
 
 def stop_button(record: RunRecord) -> None:
-    if st.button("Stop", key=f"stop_{record.id}", icon=":material/stop_circle:",
-                 help="Stop after the current iteration; what it learned so far is kept and tested."):
+    if st.button(_("Stop"), key=f"stop_{record.id}", icon=":material/stop_circle:",
+                 help=_("Stop after the current iteration; what it learned so far is kept and tested.")):
         if not resources.jobs().stop(record.id):
-            st.warning("This run was started by another process (the command line?): stop it there.")
+            st.warning(_("This run was started by another process (the command line?): stop it there."))
 
 
 @st.fragment(run_every=LIVE_REFRESH_S)
@@ -84,7 +89,7 @@ def live_run(run_id: int) -> None:
     try:
         record = resources.store().get(run_id)
     except RunNotFound as exc:
-        st.info(str(exc))
+        st.info(error_text(exc))
         return
     if not record.is_active:
         st.rerun()  # the whole page: the finished view is static (no more refreshing)
@@ -92,8 +97,8 @@ def live_run(run_id: int) -> None:
         run_summary(record)
         if record.status == "queued":
             position = resources.jobs().queue_position(run_id)
-            where = f"number {position} in the queue" if position else "about to start"
-            st.info(f"Queued: {where}. It starts as soon as a running training finishes.")
+            where = queue_place(position)
+            st.info(_("Queued: {place}. It starts as soon as a running training finishes.", place=where))
             stop_button(record)
             return
         bar, button = st.columns([6, 1], vertical_alignment="bottom")
@@ -107,19 +112,19 @@ def finished_run(record: RunRecord) -> None:
     """A run that ended: why it failed, or its test results and diagnostics."""
     run_summary(record)
     if record.status == "failed":
-        st.error(f"This run failed: {record.error or 'no reason was recorded'}")
+        st.error(_("This run failed: {reason}", reason=record.error or _("no reason was recorded")))
         missing = [s.title for s in dataset_status() if s.name == record.config.dataset and not s.present]
         if missing:
-            st.info(f"{missing[0]} is not on this machine yet: the sidebar's “How to get {missing[0]}” says how "
-                    "to get it; then start the run again.")
+            st.info(_("{dataset} is not on this machine yet: the sidebar's “How to get {dataset}” says how to get "
+                      "it; then start the run again.", dataset=missing[0]))
     elif record.status == "interrupted":
-        st.warning(f"This run was interrupted ({record.error or 'its process ended'}): the charts show how far "
-                   "it got; start it again to finish it.")
+        st.warning(_("This run was interrupted ({reason}): the charts show how far it got; start it again to "
+                     "finish it.", reason=record.error or _("its process ended")))
     elif record.status == "stopped" and record.started is None:
         st.info(_("You cancelled this run before it started: it never trained, so it has no results."))
         return
     elif record.status == "stopped":
-        st.info("You stopped this run early: the test results are for the network as it was then.")
+        st.info(_("You stopped this run early: the test results are for the network as it was then."))
     if record.test_accuracy is not None:
         test_metrics(record)
     training_charts(record)
@@ -130,7 +135,7 @@ def finished_run(record: RunRecord) -> None:
 
 def test_metrics(record: RunRecord) -> None:
     columns = st.columns(4)
-    columns[0].metric("Test accuracy", f"{record.test_accuracy:.2%}")
-    columns[1].metric("Test loss", f"{record.test_loss:.4f}")
-    columns[2].metric("Training time", format_seconds(record.duration_s))
-    columns[3].metric("Device", (record.device or "-").upper())
+    columns[0].metric(_("Test accuracy"), percent(record.test_accuracy, 2))
+    columns[1].metric(_("Test loss"), number(record.test_loss, 4))
+    columns[2].metric(_("Training time"), format_seconds(record.duration_s))
+    columns[3].metric(_("Device"), (record.device or "-").upper())
