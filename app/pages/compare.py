@@ -5,11 +5,13 @@ from __future__ import annotations
 import streamlit as st
 
 from app import charts, live_charts, resources
-from app.i18n import _
+from app.errors import error_text
+from app.i18n import _, ngettext
 from app.run_views import (
     X_AXES,
     comparison_table,
     export_table,
+    localized_columns,
     loss_x_values,
     progress_fraction,
     progress_line,
@@ -40,11 +42,12 @@ def start_race() -> None:
         rates = None if state.get("compare_race_same_lr") else race_learning_rates(state["compare_race_optimizers"])
         ids = resources.jobs().submit_race(config, state["compare_race_optimizers"], learning_rates=rates)
     except (ConfigError, ValueError) as exc:
-        say("error", f"The race could not start: {exc}")
+        say("error", _("The race could not start: {reason}", reason=error_text(exc)))
         return
     state["compare_runs"] = ids
     state["compare_x_axis"] = "iteration"  # a fair race: the same number of updates, whatever the queue did
-    say("success", f"The race is on: {len(ids)} runs with the same seed and the same initial weights.")
+    say("success", ngettext("The race is on: {n} run with the same seed and the same initial weights.",
+                            "The race is on: {n} runs with the same seed and the same initial weights.", len(ids)))
     state["compare_race_rates_note"] = race_rates_note(ids)
 
 
@@ -83,10 +86,10 @@ def rename_run() -> None:
     try:
         resources.store().rename(run_id, name)
     except (RunNotFound, ValueError) as exc:
-        say("error", f"Could not rename: {exc}")
+        say("error", _("Could not rename: {reason}", reason=error_text(exc)))
         return
     st.session_state["compare_new_name"] = ""
-    say("success", f"Run #{run_id} is now called “{' '.join(name.split())}”.")
+    say("success", _("Run #{id} is now called “{name}”.", id=run_id, name=" ".join(name.split())))
 
 
 def delete_run(run_id: int) -> None:
@@ -95,9 +98,9 @@ def delete_run(run_id: int) -> None:
     try:
         resources.store().delete(run_id)
     except RunNotFound as exc:
-        say("error", str(exc))
+        say("error", error_text(exc))
         return
-    say("success", f"Run #{run_id} deleted.")
+    say("success", _("Run #{id} deleted.", id=run_id))
 
 
 def comparison(records: list[RunRecord], axis: str) -> None:
@@ -118,26 +121,26 @@ def comparison(records: list[RunRecord], axis: str) -> None:
     left, right = st.columns(2)
     with left:
         if losses:
-            st.plotly_chart(charts.compare_loss_figure(losses, X_AXES[axis]), key="compare_loss")
+            st.plotly_chart(charts.compare_loss_figure(losses, _(X_AXES[axis])), key="compare_loss")
         else:
-            st.caption("The training losses appear here as soon as a chosen run starts.")
+            st.caption(_("The training losses appear here as soon as a chosen run starts."))
     with right:
         if accuracy:
             st.plotly_chart(charts.compare_epoch_figure(accuracy, "accuracy"), key="compare_val_accuracy")
         else:
-            st.caption("Validation accuracy appears here when a chosen run finishes its first epoch.")
+            st.caption(_("Validation accuracy appears here when a chosen run finishes its first epoch."))
     if accuracy and len(accuracy) < len(records):
-        st.caption("Runs without a validation curve have not finished an epoch yet or use validation size 0.")
+        st.caption(_("Runs without a validation curve have not finished an epoch yet or use validation size 0."))
     if len(records) == 1:
-        st.caption("One run: choose two or more to see which settings differ.")
+        st.caption(_("One run: choose two or more to see which settings differ."))
     else:
-        st.caption("Only the settings that differ between these runs are shown, then the final metrics.")
-    table = comparison_table(records)
+        st.caption(_("Only the settings that differ between these runs are shown, then the final metrics."))
+    table = localized_columns(comparison_table(records))
     st.dataframe(table, hide_index=True)
     # Every setting of every run, not only the differing ones; UTF-8 with a BOM, or Excel on a Korean Windows
     # reads Korean run names as mojibake.
     st.download_button(_("Download table as CSV"),
-                       export_table(records).to_csv(index=False).encode("utf-8-sig"),
+                       localized_columns(export_table(records)).to_csv(index=False).encode("utf-8-sig"),
                        file_name="mnist-runs.csv", mime="text/csv", icon=":material/download:", key="compare_csv",
                        help=_("Every setting of every run shown, with its results."))
 
@@ -153,13 +156,13 @@ def live_comparison(run_ids: tuple[int, ...], axis: str) -> None:
     with st.empty().container():  # one block: when a racer finishes, its bar goes instead of lingering
         for r in active:
             if r.status == "queued":
-                st.caption(f":material/hourglass_empty: {r.name}: queued, it starts when a worker is free")
+                st.caption(_(":material/hourglass_empty: {run}: queued, it starts when a worker is free", run=r.name))
             else:
-                st.progress(progress_fraction(r), text=f"{r.name}: {progress_line(r)}")
+                st.progress(progress_fraction(r), text=_("{run}: {progress}", run=r.name, progress=progress_line(r)))
     comparison(records, axis)
 
 
-st.title("Compare runs")
+st.title(_("Compare runs"))
 if "compare_message" in st.session_state:
     kind, text = st.session_state.pop("compare_message")
     (st.success if kind == "success" else st.error)(text)
@@ -167,9 +170,9 @@ if "compare_message" in st.session_state:
         st.caption(st.session_state.pop("compare_race_rates_note"))
 
 with st.container(border=True):
-    st.subheader("Optimizer race")
-    st.caption("One click trains the same network from the same initial weights (same seed) once per optimizer; "
-               "only the optimizer differs. Watch them race below.")
+    st.subheader(_("Optimizer race"))
+    st.caption(_("One click trains the same network from the same initial weights (same seed) once per optimizer; "
+                 "only the optimizer differs. Watch them race below."))
     st.session_state.setdefault("compare_race_preset", "mlp-3")
     st.session_state.setdefault("compare_race_dataset", "mnist")
     st.session_state.setdefault("compare_race_epochs", 3)
@@ -177,38 +180,41 @@ with st.container(border=True):
     st.session_state.setdefault("compare_race_optimizers", RACE_OPTIMIZERS)
     st.session_state.setdefault("compare_race_same_lr", False)
     network, data, epochs = st.columns(3)
-    network.selectbox("Network", list(PRESETS), key="compare_race_preset", persist_state=KEEP)
-    data.selectbox("Dataset", list(DATASET_INFO), key="compare_race_dataset", persist_state=KEEP,
+    network.selectbox(_("Network"), list(PRESETS), key="compare_race_preset", persist_state=KEEP)
+    data.selectbox(_("Dataset"), list(DATASET_INFO), key="compare_race_dataset", persist_state=KEEP,
                    format_func=lambda n: DATASET_INFO[n].title)
-    epochs.number_input("Epochs", min_value=1, max_value=50, step=1, key="compare_race_epochs", persist_state=KEEP)
-    st.multiselect("Optimizers", OPTIMIZERS, key="compare_race_optimizers", persist_state=KEEP)
+    epochs.number_input(_("Epochs"), min_value=1, max_value=50, step=1, key="compare_race_epochs", persist_state=KEEP)
+    st.multiselect(_("Optimizers"), OPTIMIZERS, key="compare_race_optimizers", persist_state=KEEP,
+                   placeholder=_("Choose two or more optimizers"))
     chosen = st.session_state["compare_race_optimizers"]
     same_lr = st.toggle(_("Same learning rate for all"), key="compare_race_same_lr", persist_state=KEEP,
                         help=_("Off: each optimizer starts from its own sensible learning rate (plain SGD needs a far "
                                "larger one than Adam). On: one rate for all, to see how much the rate matters."))
     if same_lr:
-        st.number_input("Learning rate", step=0.0005, format="%g", key="compare_race_lr", persist_state=KEEP)
+        st.number_input(_("Learning rate"), step=0.0005, format="%g", key="compare_race_lr", persist_state=KEEP)
     else:
         race_rate_inputs(chosen)
-    st.button("Start the race", type="primary", icon=":material/flag:", on_click=start_race, disabled=len(chosen) < 2,
-              key="race_start", help=None if len(chosen) >= 2 else "Pick at least two optimizers.")
+    st.button(_("Start the race"), type="primary", icon=":material/flag:", on_click=start_race,
+              disabled=len(chosen) < 2,
+              key="race_start", help=None if len(chosen) >= 2 else _("Pick at least two optimizers."))
 
 runs = {r.id: r for r in resources.store().list_runs(limit=200)}
 if not runs:
-    st.info("No runs to compare yet: train one on the Train page, or start an optimizer race above.")
+    st.info(_("No runs to compare yet: train one on the Train page, or start an optimizer race above."))
     st.stop()
 
-st.subheader("Runs")
+st.subheader(_("Runs"))
 if "compare_runs" not in st.session_state:
     st.session_state["compare_runs"] = list(runs)[:DEFAULT_SHOWN]  # the most recent
 st.session_state["compare_runs"] = [i for i in st.session_state["compare_runs"] if i in runs]
-chosen_ids = st.multiselect("Runs to compare", list(runs), key="compare_runs", persist_state=KEEP,
+chosen_ids = st.multiselect(_("Runs to compare"), list(runs), key="compare_runs", persist_state=KEEP,
+                            placeholder=_("Choose runs"),
                             format_func=lambda i: run_label(runs[i]))
 st.session_state.setdefault("compare_x_axis", "iteration")
-axis = st.radio("Loss x axis", list(X_AXES), key="compare_x_axis", persist_state=KEEP, horizontal=True,
-                format_func=X_AXES.get)
+axis = st.radio(_("Loss x axis"), list(X_AXES), key="compare_x_axis", persist_state=KEEP, horizontal=True,
+                format_func=lambda name: _(X_AXES[name]))
 if not chosen_ids:
-    st.info("Choose one or more runs above.")
+    st.info(_("Choose one or more runs above."))
 else:
     records = [runs[i] for i in chosen_ids]
     if any(r.is_active for r in records):
@@ -216,19 +222,20 @@ else:
     else:
         comparison(records, axis)
 
-st.subheader("Rename or delete a run")
-manage = st.selectbox("Run", list(runs), key="compare_manage_run", format_func=lambda i: run_label(runs[i]))
+st.subheader(_("Rename or delete a run"))
+manage = st.selectbox(_("Run"), list(runs), key="compare_manage_run", format_func=lambda i: run_label(runs[i]))
 name_area, delete_column = st.columns([4, 1], vertical_alignment="bottom")
 # A form, so that pressing Enter in "New name" renames, as the Rename button does.
 with name_area.form("rename_form", border=False, enter_to_submit=True):
     name_column, rename_column = st.columns([3, 1], vertical_alignment="bottom")
-    name_column.text_input("New name", key="compare_new_name", placeholder=runs[manage].name)
-    rename_column.form_submit_button("Rename", on_click=rename_run, key="rename_button")
-if delete_column.button("Delete run…", key="delete_button"):
+    name_column.text_input(_("New name"), key="compare_new_name", placeholder=runs[manage].name)
+    rename_column.form_submit_button(_("Rename"), on_click=rename_run, key="rename_button")
+if delete_column.button(_("Delete run…"), key="delete_button"):
     st.session_state["compare_confirm_delete"] = manage
 pending = st.session_state.get("compare_confirm_delete")
 if pending in runs:
-    st.warning(f"Delete **{runs[pending].name}** with its metrics and weights, for every user? This cannot be undone.")
-    yes, no, _ = st.columns([1, 1, 4])
-    yes.button("Yes, delete", type="primary", on_click=delete_run, args=(pending,), key="delete_confirm")
-    no.button("Cancel", on_click=lambda: st.session_state.pop("compare_confirm_delete", None), key="delete_cancel")
+    st.warning(_("Delete **{run}** with its metrics and weights, for every user? This cannot be undone.",
+                 run=runs[pending].name))
+    yes, no, _spacer = st.columns([1, 1, 4])  # not `_`: that is the translation function
+    yes.button(_("Yes, delete"), type="primary", on_click=delete_run, args=(pending,), key="delete_confirm")
+    no.button(_("Cancel"), on_click=lambda: st.session_state.pop("compare_confirm_delete", None), key="delete_cancel")
