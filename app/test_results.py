@@ -12,7 +12,7 @@ import streamlit as st
 from app import charts, resources
 from app.errors import error_text
 from app.i18n import _, number, percent
-from app.run_views import ANY_WRONG, gallery_indices, upscale
+from app.run_views import ANY_WRONG, class_name, gallery_indices, upscale
 from mnist_core.data import DatasetUnavailable
 from mnist_core.run_record import RunRecord
 from mnist_core.store import RunNotFound
@@ -74,7 +74,7 @@ def test_diagnostics(record: RunRecord) -> None:
 
 def gallery(record: RunRecord, data, labels: np.ndarray, predicted: np.ndarray, confidences: np.ndarray | None) -> None:
     """Test images of the chosen true and predicted class, each captioned true → predicted and its confidence."""
-    names = data.class_names
+    names = [class_name(n) for n in data.class_names]  # in the student's language (티셔츠/탑, ...)
     total_wrong = int(np.count_nonzero(labels != predicted))
     st.subheader(_("Misclassified test images"))
     if not total_wrong:
