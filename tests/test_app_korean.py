@@ -26,6 +26,7 @@ TECHNICAL_TOKENS = {
     "dnn-5-dropout", "seed", "weight", "decay", "bias", "overfitting", "optimizer", "backpropagation",
     "cross-entropy", "hyperparameter", "parameter", "perceptron", "nn.crossentropyloss", "nn.logsoftmax",
     "nn.nllloss", "loss.backward", "autograd", "logsoftmax", "nllloss", "x", "y", "n", "and", "or", "xor", "slp",
+    "nn", "log", "sum", "step", "forward", "backward", "he", "rosenbrock",
 }
 # The language switch names both languages in their own words, so that either reader finds it.
 SWITCH_WORDS = {"English", "Language"}
@@ -33,14 +34,21 @@ _ICON = re.compile(r":material/[a-z_]+:")
 _CODE = re.compile(r"`[^`]*`")
 _URL = re.compile(r"https?://\S+|\]\([^)]*\)")  # a link, or a Markdown link's target
 _WORD = re.compile(r"[A-Za-z][A-Za-z0-9_.\-]*[A-Za-z0-9]|[A-Za-z]")
+_SCIENTIFIC = re.compile(r"\d(\.\d+)?e[+-]\d+")
+# The course glosses a Korean term with its English one in brackets: 학습(training), **드롭아웃**(dropout).
+_GLOSS = re.compile(r"([\uac00-\ud7a3][*]*)\s?\([A-Za-z][A-Za-z .\-]*\)")
+_SYMBOL = re.compile(r"[A-Za-z]|.*[0-9_].*|[A-Z]?[a-z]+(?:[A-Z][a-z0-9]*)+")
 # Proto fields that hold text a student reads (not ids, keys, icons or typed values).
 _TEXT_FIELDS = {"body", "label", "help", "placeholder", "options", "content", "caption", "text", "delta"}
 
 
 def english_words(text: str) -> list[str]:
-    """Latin-letter words of `text` that are not technical tokens, after dropping icons, code and links."""
+    """Latin-letter words of `text` that are not technical tokens, after dropping icons, code, links, numbers in
+    scientific notation and the course's "term (English)" glosses. A single letter (w, b, x), an identifier with
+    digits or underscores (x1, y_pred2) and a CamelCase code name (CrossEntropyLoss) are symbols, not English."""
     text = _URL.sub(" ", _CODE.sub(" ", _ICON.sub(" ", text)))
-    return [w for w in _WORD.findall(text) if w.lower().strip(".-") not in TECHNICAL_TOKENS]
+    text = _GLOSS.sub(r"\1 ", _SCIENTIFIC.sub(" ", text))
+    return [w for w in _WORD.findall(text) if w.lower().strip(".-") not in TECHNICAL_TOKENS and not _SYMBOL.fullmatch(w)]
 
 
 def proto_texts(message) -> Iterator[str]:
@@ -108,6 +116,8 @@ def test_the_checker_finds_english_and_spares_technical_tokens() -> None:
     assert english_words("학습 시작") == []
     assert english_words(":material/check_circle: **MNIST** 준비됨 · Adam 학습률 0.001 · `python -m x`") == []
     assert english_words("Start training 학습") == ["Start", "training"]
+    assert english_words("학습(training) = forward → backward; f(z) = w·x + b; 1.8e-15; y_pred2; CrossEntropyLoss") == []
+    assert english_words("linear layer 1개") == ["layer"]
 
 
 PAGES = ["home", "train", "draw", "compare"]
