@@ -32,6 +32,8 @@ from mnist_core.events import TrainEvent
 from mnist_core.jobs import execute_run
 from mnist_core.store import RunStore
 
+NICENESS = 10  # below the web server's priority; alone on the machine a training loses nothing by it
+
 
 class _Control:
     """What the stdin reader tells the training thread: which run to stop, how many threads to use."""
@@ -122,6 +124,8 @@ def main(argv: list[str] | None = None) -> int:
     out = os.fdopen(os.dup(sys.stdout.fileno()), "w")  # the protocol's own channel
     os.dup2(sys.stderr.fileno(), sys.stdout.fileno())  # stray prints land on stderr
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C in the app's terminal reaches the app, which stops us
+    if hasattr(os, "nice"):
+        os.nice(NICENESS)  # the web server comes first: pages stay quick while every core trains
     torch.set_num_interop_threads(1)  # one training at a time here: inter-op parallelism only oversubscribes
     serve(RunStore(Path(args.runs)), Path(args.data) if args.data else None, args.device, out)
     return 0
