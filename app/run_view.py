@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from app import charts, live_charts, resources
+from app import charts, identity, live_charts, resources, run_scope
 from app.continue_training import continue_training, lineage_caption
 from app.errors import error_text
 from app.i18n import _, number, percent
@@ -23,11 +23,12 @@ from app.run_views import (
     status_word,
 )
 from app.test_results import test_diagnostics
+from app.ui_settings import LIVE_REFRESH_S
+from mnist_core.actors import NotPermitted
 from mnist_core.data import dataset_status
 from mnist_core.run_record import RunRecord
 from mnist_core.store import RunNotFound
 
-LIVE_REFRESH_S = 1.0
 STATUS_ICONS = {"queued": ":material/hourglass_empty:", "running": ":material/directions_run:",
                 "completed": ":material/check_circle:", "stopped": ":material/stop_circle:",
                 "failed": ":material/error:", "interrupted": ":material/warning:"}
@@ -77,9 +78,18 @@ def training_charts(record: RunRecord) -> None:
 
 
 def stop_button(record: RunRecord) -> None:
+    # Only for who may stop it (the owner, the teacher); JobManager checks again, so a forged click is refused.
+    me = identity.current_actor()
+    if not run_scope.may_change(record, me):
+        return
     if st.button(_("Stop"), key=f"stop_{record.id}", icon=":material/stop_circle:",
                  help=_("Stop after the current iteration; what it learned so far is kept and tested.")):
-        if not resources.jobs().stop(record.id):
+        try:
+            stopped = resources.jobs().stop(record.id, actor=me)
+        except NotPermitted as exc:
+            st.error(run_scope.refusal(exc))
+            return
+        if not stopped:
             st.warning(_("This run was started by another process (the command line?): stop it there."))
 
 

@@ -107,7 +107,12 @@ def has_config(query: dict[str, str]) -> bool:
 
 
 def remember_form(values: dict[str, Any]) -> None:
-    """Keep the form's values in the URL, so a reload comes back to them (only what changed is written)."""
-    for name, text in query_of(values).items():
-        if st.query_params.get(name) != text:
-            st.query_params[name] = text
+    """Keep the form's values in the URL, so a reload comes back to them. Only fields that differ from the defaults
+    stand there, written in one message: every change of the query string is a browser-history entry, so an
+    untouched form adds none and one press of Back still leaves the page."""
+    defaults = query_of(TrainConfig().to_dict())
+    wanted = {name: text for name, text in query_of(values).items() if text != defaults.get(name)}
+    current = {name: st.query_params[name] for name in st.query_params}
+    updated = {name: text for name, text in current.items() if name not in CONFIG_FIELDS} | wanted
+    if updated != current:
+        st.query_params.from_dict(updated)

@@ -6,14 +6,14 @@ import time
 
 import streamlit as st
 
-from app import i18n, resources
+from app import i18n, identity, resources, run_scope, teacher
 from app.i18n import _, percent
 from app.run_views import progress_fraction, queue_place
+from app.ui_settings import SIDEBAR_REFRESH_S
 from mnist_core.data import dataset_status
+from mnist_core.jobs import JobManager
 from mnist_core.run_record import ACTIVE_STATUSES, RunRecord
 from mnist_core.training import pick_device
-
-SIDEBAR_REFRESH_S = 2.0
 
 
 def datasets() -> None:
@@ -46,14 +46,16 @@ def trainings() -> None:
             st.caption(_("Nothing training right now."))
             return
         manager = resources.jobs()
-        for record in reversed(active):  # oldest first: the order they run in
-            if record.status == "running":
-                fraction = progress_fraction(record)
-                st.progress(fraction, text=f"{record.name} · {percent(fraction, 0)}")
-            else:
-                position = manager.queue_position(record.id)
-                st.caption(_(":material/hourglass_empty: {run}: queued, {place}", run=record.name,
-                             place=queue_place(position)))
+        for title, entries in run_scope.sidebar_sections(active, identity.current_actor()):
+            st.caption(f"**{title}**")
+            for entry in entries:
+                if len(entry) > 1:  # an optimizer race: its runs together, under one heading
+                    with st.container(border=True):
+                        st.caption(run_scope.group_title(entry))
+                        for record in entry:
+                            training_row(record, manager)
+                else:
+                    training_row(entry[0], manager)
 
 
 RECOVERY_INTERVAL_S = 10.0  # how often the server looks for runs whose process died (a killed CLI training)
@@ -75,10 +77,24 @@ def active_runs() -> list[RunRecord]:
     return cached[1]
 
 
+def training_row(record: RunRecord, manager: JobManager) -> None:
+    """One training in the sidebar: its progress bar, or its place in the queue."""
+    if record.status == "running":
+        fraction = progress_fraction(record)
+        st.progress(fraction, text=f"{record.name} · {percent(fraction, 0)}")
+    else:
+        position = manager.queue_position(record.id)
+        where = queue_place(position)
+        st.caption(_(":material/hourglass_empty: {run}: queued, {place}", run=record.name, place=where))
+
+
 def show() -> None:
     """Draw the whole sidebar."""
     i18n.keep_in_url()
     i18n.language_switch()
+    identity.keep_in_url()
+    identity.name_box()
+    teacher.sidebar_panel(identity.current_actor())
     datasets()
     device()
     st.sidebar.subheader(_("Trainings"))

@@ -143,13 +143,6 @@ class RunStore:
             add_owner_columns(conn)  # an older database of the same schema gains them in place
             add_continuation_columns(conn)
 
-    def close(self) -> None:
-        """Close this thread's connection (others close when their thread ends)."""
-        conn = getattr(self._local, "conn", None)
-        if conn is not None:
-            conn.close()
-            self._local.conn = None
-
     def _owner(self) -> tuple[int, str, str]:
         """(pid, host, process start) recorded on a run, so other processes can tell whether its owner lives."""
         pid, start = this_process()
@@ -337,16 +330,16 @@ class RunStore:
             params.append(int(limit))
         return [_record(row) for row in self._connection().execute(sql, params)]
 
-    def losses(self, run_id: int, after: int = 0) -> LossPoints:
+    def losses(self, run_id: int, after: int | None = None) -> LossPoints:
         """The run's loss points, only those after iteration `after` when given: a live view reads what is new."""
         sql = "SELECT iteration, loss FROM losses WHERE run_id = ? AND iteration > ? ORDER BY iteration"
-        rows = self._read_rows(run_id, sql, after)
+        rows = self._read_rows(run_id, sql, -1 if after is None else after)
         return LossPoints(iterations=[r[0] for r in rows], losses=[_nan_if_none(r[1]) for r in rows])
 
-    def epochs(self, run_id: int, after: int = 0) -> list[EpochMetrics]:
+    def epochs(self, run_id: int, after: int | None = None) -> list[EpochMetrics]:
         """The run's per-epoch metrics, only those after epoch `after` when given."""
         sql = "SELECT epoch, train_loss, train_accuracy, val_loss, val_accuracy, seconds FROM epochs WHERE run_id = ?"
-        rows = self._read_rows(run_id, sql + " AND epoch > ? ORDER BY epoch", after)
+        rows = self._read_rows(run_id, sql + " AND epoch > ? ORDER BY epoch", -1 if after is None else after)
         return [EpochMetrics(e, _nan_if_none(tl), ta, vl, va, sec) for e, tl, ta, vl, va, sec in rows]
 
     def activity(self) -> tuple[tuple[Any, ...], ...]:

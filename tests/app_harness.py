@@ -14,6 +14,7 @@ import numpy as np
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
+from mnist_core.actors import COMMAND_LINE, Actor
 from mnist_core.config import TrainConfig
 from mnist_core.store import RunStore
 
@@ -37,6 +38,15 @@ def start_app(page: str | None = None, query: dict[str, str] | None = None) -> A
         app.switch_page(f"app/pages/{page}.py").run()
     assert not app.exception, [e.value for e in app.exception]
     return app
+
+
+def student(token: str, name: str = "") -> tuple[dict[str, str], Actor]:
+    """A browser's URL parameters for the student with this secret token (the page in English, the language its
+    assertions are written in), and the Actor their runs belong to."""
+    from app.identity import owner_id_of
+
+    query = {"me": token, "lang": "en", **({"who": name} if name else {})}
+    return query, Actor(owner_id_of(token), name or "student")
 
 
 def figures(app: AppTest) -> list[dict[str, Any]]:
@@ -92,11 +102,12 @@ def canvas_value(pixels: np.ndarray | None) -> dict[str, Any]:
     return {"drawing": {"raw": {"objects": objects, "background": "#000000"}, "data": data}}
 
 
-def train_run(store: RunStore, data_root: Path, config: TrainConfig = QUICK, name: str | None = None) -> int:
+def train_run(store: RunStore, data_root: Path, config: TrainConfig = QUICK, name: str | None = None,
+              owner: Actor = COMMAND_LINE) -> int:
     """A real, finished run in the store (trained in this thread, as a JobManager worker would)."""
     from mnist_core.jobs import execute_run
 
-    run_id = store.create_run(config, name=name)
+    run_id = store.create_run(config, name=name, owner=owner)
     assert execute_run(store, run_id, config, data_root=data_root) is not None, store.get(run_id).error
     return run_id
 

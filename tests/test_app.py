@@ -157,10 +157,11 @@ def test_train_page_shows_why_a_run_failed(runs_root: Path) -> None:
 
 def test_stop_a_queued_run(runs_root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A run waiting in the queue shows its position and its Stop button takes it out of the queue."""
-    from app_harness import QUICK
+    from app_harness import QUICK, student
 
     monkeypatch.setenv("MNIST_PLAYGROUND_MAX_JOBS", "1")  # one worker, so the second run has to wait
-    app = start_app("train")
+    query, me = student("stop-test-student-token-000000000001")  # a Stop button is offered to the run's owner
+    app = start_app("train", query)
     from app import resources
 
     manager = resources.jobs()
@@ -169,7 +170,7 @@ def test_stop_a_queued_run(runs_root: Path, monkeypatch: pytest.MonkeyPatch) -> 
     deadline = time.monotonic() + 30
     while manager.active() != [blocker] and time.monotonic() < deadline:
         time.sleep(0.02)  # until the worker has taken it: the next run is then first in the queue
-    waiting = manager.submit(QUICK)
+    waiting = manager.submit(QUICK, actor=me)
     try:
         app.session_state["train_selected_run"] = waiting
         app.run()

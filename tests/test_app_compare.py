@@ -11,7 +11,7 @@ import pytest
 
 from mnist_core.store import RunStore
 
-from app_harness import QUICK, button, figure_titled, start_app, texts, train_run, wait_until_finished
+from app_harness import QUICK, button, figure_titled, start_app, student, texts, train_run, wait_until_finished
 
 EN = {"lang": "en"}  # the language these assertions are written in (a browser saying nothing gets Korean)
 
@@ -127,8 +127,10 @@ def test_race_needs_two_optimizers(store: RunStore) -> None:
 
 
 def test_rename_and_delete_with_confirmation(store: RunStore, data_root: Path) -> None:
-    keep, doomed = train_run(store, data_root, name="keep me"), train_run(store, data_root, name="delete me")
-    app = start_app("compare")
+    query, me = student("compare-test-student-token-00000001")  # only a run's owner may rename or delete it
+    keep = train_run(store, data_root, name="keep me", owner=me)
+    doomed = train_run(store, data_root, name="delete me", owner=me)
+    app = start_app("compare", query)
     app.selectbox(key="compare_manage_run").set_value(keep)
     app.text_input(key="compare_new_name").set_value("  my   best run ")
     button(app, "Rename").click().run()
@@ -201,8 +203,6 @@ def test_csv_has_every_setting_of_every_run_and_a_bom(store: RunStore, data_root
 
 
 def test_enter_in_new_name_renames(store: RunStore, data_root: Path) -> None:
-    from app_harness import student  # with the owners' harness (issue #10)
-
     query, me = student("compare-enter-student-token-00000002")
     run_id = train_run(store, data_root, name="old name", owner=me)  # only its owner may rename it
     app = start_app("compare", query=query)

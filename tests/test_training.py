@@ -322,14 +322,15 @@ def test_dataset_comes_from_the_config(data_root, monkeypatch):
     assert result.mean == pytest.approx(0.2860, abs=5e-5) and result.std == pytest.approx(0.3530, abs=5e-5)
 
 
-def test_pick_device(monkeypatch):
+@pytest.mark.parametrize(("cuda", "mps", "expected"), [
+    (True, True, "cuda"), (True, False, "cuda"), (False, True, "mps"), (False, False, "cpu")])
+def test_pick_device_prefers_cuda_then_mps_then_the_cpu(monkeypatch, cuda: bool, mps: bool, expected: str):
     monkeypatch.delenv("MNIST_PLAYGROUND_DEVICE", raising=False)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: cuda)
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: mps)
+    assert pick_device().type == expected
+    assert pick_device("auto").type == expected
     assert pick_device("cpu") == torch.device("cpu")
-    auto = pick_device("auto")
-    assert pick_device() == auto
-    mps = getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()
-    expected = "cuda" if torch.cuda.is_available() else "mps" if mps else "cpu"
-    assert auto.type == expected
 
 
 def test_pick_device_prefers_cuda_and_honours_the_override(monkeypatch):

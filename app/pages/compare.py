@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from app import charts, live_charts, resources
+from app import charts, class_board, identity, live_charts, resources, run_scope, view_state
 from app.errors import error_text
 from app.i18n import _, ngettext
 from app.run_views import (
@@ -17,15 +17,21 @@ from app.run_views import (
     progress_line,
     run_label,
 )
+from app.ui_settings import KEEP, LIVE_REFRESH_S
+from mnist_core.actors import LimitReached, NotPermitted
 from mnist_core.config import DEFAULT_LEARNING_RATES, OPTIMIZERS, PRESETS, ConfigError, preset_config
 from mnist_core.data import DATASET_INFO
 from mnist_core.run_record import RunRecord
 from mnist_core.store import RunNotFound
 
-LIVE_REFRESH_S = 1.0
-KEEP = "session"  # widget values survive a visit to another page (persist_state)
 DEFAULT_SHOWN = 3
 RACE_OPTIMIZERS = ["sgd", "momentum", "rmsprop", "adam"]
+# What a reload of the page keeps (in the URL): the race settings, whose runs, which runs, the axis.
+COMPARE_VIEW = {"compare_race_preset": view_state.choice(PRESETS),
+                "compare_race_dataset": view_state.choice(DATASET_INFO), "compare_race_epochs": view_state.WHOLE, "compare_race_lr": view_state.NUMBER,
+                "compare_race_optimizers": view_state.choices(OPTIMIZERS),
+                "compare_runs": view_state.WHOLE_LIST,
+                "compare_x_axis": view_state.choice(X_AXES)}
 
 
 def say(kind: str, text: str) -> None:
@@ -40,9 +46,13 @@ def start_race() -> None:
         config = preset_config(state["compare_race_preset"], dataset=state["compare_race_dataset"],
                                epochs=int(state["compare_race_epochs"]), lr=float(state["compare_race_lr"]))
         rates = None if state.get("compare_race_same_lr") else race_learning_rates(state["compare_race_optimizers"])
-        ids = resources.jobs().submit_race(config, state["compare_race_optimizers"], learning_rates=rates)
+        ids = resources.jobs().submit_race(config, state["compare_race_optimizers"], actor=identity.current_actor(),
+                                           learning_rates=rates)
     except (ConfigError, ValueError) as exc:
         say("error", _("The race could not start: {reason}", reason=error_text(exc)))
+        return
+    except (NotPermitted, LimitReached) as exc:
+        say("error", run_scope.refusal(exc))
         return
     state["compare_runs"] = ids
     state["compare_x_axis"] = "iteration"  # a fair race: the same number of updates, whatever the queue did
@@ -56,8 +66,6 @@ def race_rates_note(run_ids: list[int]) -> str:
     records = [resources.store().get(i) for i in run_ids]
     rates = ", ".join(f"{r.config.optimizer} {r.config.lr:g}" for r in records)
     return _("Learning rates: {rates}.", rates=rates)
-
-
 
 
 def race_lr_key(optimizer: str) -> str:
@@ -84,7 +92,10 @@ def race_rate_inputs(optimizers: list[str]) -> None:
 def rename_run() -> None:
     run_id, name = st.session_state["compare_manage_run"], st.session_state.get("compare_new_name", "")
     try:
-        resources.store().rename(run_id, name)
+        resources.store().rename(run_id, name, actor=identity.current_actor())
+    except NotPermitted as exc:
+        say("error", run_scope.refusal(exc))
+        return
     except (RunNotFound, ValueError) as exc:
         say("error", _("Could not rename: {reason}", reason=error_text(exc)))
         return
@@ -94,9 +105,13 @@ def rename_run() -> None:
 
 def delete_run(run_id: int) -> None:
     st.session_state.pop("compare_confirm_delete", None)
-    resources.jobs().stop(run_id)  # a run still training must not write into a deleted row
+    me = identity.current_actor()
     try:
-        resources.store().delete(run_id)
+        resources.jobs().stop(run_id, actor=me)  # a run still training must not write into a deleted row
+        resources.store().delete(run_id, actor=me)
+    except NotPermitted as exc:
+        say("error", run_scope.refusal(exc))
+        return
     except RunNotFound as exc:
         say("error", error_text(exc))
         return
@@ -169,6 +184,7 @@ if "compare_message" in st.session_state:
     if kind == "success" and "compare_race_rates_note" in st.session_state:
         st.caption(st.session_state.pop("compare_race_rates_note"))
 
+view_state.restore(COMPARE_VIEW)
 with st.container(border=True):
     st.subheader(_("Optimizer race"))
     st.caption(_("One click trains the same network from the same initial weights (same seed) once per optimizer; "
@@ -198,14 +214,19 @@ with st.container(border=True):
               disabled=len(chosen) < 2,
               key="race_start", help=None if len(chosen) >= 2 else _("Pick at least two optimizers."))
 
-runs = {r.id: r for r in resources.store().list_runs(limit=200)}
+me = identity.current_actor()
+everyone = resources.store().list_runs(limit=200)
+st.subheader(_("Runs"))
+scope = run_scope.scope_picker("compare", everyone, me)
+runs = {r.id: r for r in run_scope.visible(everyone, scope, me)}
 if not runs:
+    view_state.remember(COMPARE_VIEW)
     st.info(_("No runs to compare yet: train one on the Train page, or start an optimizer race above."))
+    class_board.show(everyone)
     st.stop()
 
-st.subheader(_("Runs"))
 if "compare_runs" not in st.session_state:
-    st.session_state["compare_runs"] = list(runs)[:DEFAULT_SHOWN]  # the most recent
+    st.session_state["compare_runs"] = run_scope.default_comparison(list(runs.values()), DEFAULT_SHOWN)
 st.session_state["compare_runs"] = [i for i in st.session_state["compare_runs"] if i in runs]
 chosen_ids = st.multiselect(_("Runs to compare"), list(runs), key="compare_runs", persist_state=KEEP,
                             placeholder=_("Choose runs"),
@@ -213,6 +234,7 @@ chosen_ids = st.multiselect(_("Runs to compare"), list(runs), key="compare_runs"
 st.session_state.setdefault("compare_x_axis", "iteration")
 axis = st.radio(_("Loss x axis"), list(X_AXES), key="compare_x_axis", persist_state=KEEP, horizontal=True,
                 format_func=lambda name: _(X_AXES[name]))
+view_state.remember(COMPARE_VIEW)
 if not chosen_ids:
     st.info(_("Choose one or more runs above."))
 else:
@@ -223,19 +245,27 @@ else:
         comparison(records, axis)
 
 st.subheader(_("Rename or delete a run"))
-manage = st.selectbox(_("Run"), list(runs), key="compare_manage_run", format_func=lambda i: run_label(runs[i]))
-name_area, delete_column = st.columns([4, 1], vertical_alignment="bottom")
-# A form, so that pressing Enter in "New name" renames, as the Rename button does.
-with name_area.form("rename_form", border=False, enter_to_submit=True):
-    name_column, rename_column = st.columns([3, 1], vertical_alignment="bottom")
-    name_column.text_input(_("New name"), key="compare_new_name", placeholder=runs[manage].name)
-    rename_column.form_submit_button(_("Rename"), on_click=rename_run, key="rename_button")
-if delete_column.button(_("Delete run…"), key="delete_button"):
-    st.session_state["compare_confirm_delete"] = manage
-pending = st.session_state.get("compare_confirm_delete")
-if pending in runs:
-    st.warning(_("Delete **{run}** with its metrics and weights, for every user? This cannot be undone.",
-                 run=runs[pending].name))
-    yes, no, _spacer = st.columns([1, 1, 4])  # not `_`: that is the translation function
-    yes.button(_("Yes, delete"), type="primary", on_click=delete_run, args=(pending,), key="delete_confirm")
-    no.button(_("Cancel"), on_click=lambda: st.session_state.pop("compare_confirm_delete", None), key="delete_cancel")
+changeable = {i: r for i, r in runs.items() if run_scope.may_change(r, me)}  # yours; any run for the teacher
+if not changeable:
+    st.caption(_("You can rename or delete only your own runs, and none is listed here."))
+else:
+    manage = st.selectbox(_("Run"), list(changeable), key="compare_manage_run",
+                          format_func=lambda i: run_label(changeable[i]))
+    name_area, delete_column = st.columns([4, 1], vertical_alignment="bottom")
+    # A form, so that pressing Enter in "New name" renames, as the Rename button does.
+    with name_area.form("rename_form", border=False, enter_to_submit=True):
+        name_column, rename_column = st.columns([3, 1], vertical_alignment="bottom")
+        name_column.text_input(_("New name"), key="compare_new_name", placeholder=changeable[manage].name)
+        rename_column.form_submit_button(_("Rename"), on_click=rename_run, key="rename_button")
+    if delete_column.button(_("Delete run…"), key="delete_button"):
+        st.session_state["compare_confirm_delete"] = manage
+    pending = st.session_state.get("compare_confirm_delete")
+    if pending in changeable:
+        st.warning(_("Delete **{run}** with its metrics and weights, for every user? This cannot be undone.",
+                     run=changeable[pending].name))
+        yes, no, _spacer = st.columns([1, 1, 4])
+        yes.button(_("Yes, delete"), type="primary", on_click=delete_run, args=(pending,), key="delete_confirm")
+        no.button(_("Cancel"), on_click=lambda: st.session_state.pop("compare_confirm_delete", None),
+                  key="delete_cancel")
+
+class_board.show(everyone)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from app import resources
+from app import identity, resources, run_scope, share_link, view_state
 from app.config_form import (
     FIELD_LABELS,
     PRESET_DEFINING,
@@ -16,9 +16,12 @@ from app.config_form import (
 )
 from app.errors import error_text
 from app.i18n import N_, _, number
+from app.lessons_catalog import lesson_link
 from app.run_start import RUN_ANCHOR, scroll_to_run, start_message
 from app.run_view import finished_run, live_run
 from app.run_views import iteration_lines, run_label
+from app.ui_settings import KEEP
+from mnist_core.actors import LimitReached, NotPermitted
 from mnist_core.config import (
     ACTIVATIONS,
     DATASETS,
@@ -37,7 +40,6 @@ from mnist_core.models import build_model, layer_summary, parameter_count
 CUSTOM = "custom"
 MODEL_NAMES = {"mlp": N_("MLP (fully connected)"), "cnn": N_("CNN (LeNet-style)")}
 FORM_FIELDS = tuple(name for name in FIELD_LABELS if name != "preset")
-KEEP = "session"  # widget values survive a visit to another page (persist_state)
 
 
 def key(field: str) -> str:
@@ -78,10 +80,15 @@ def start_training() -> None:
         st.session_state["train_start_refused"] = True  # the page says so beside the list of problems
         return
     try:
-        run_id = resources.jobs().submit(config, name=st.session_state.get(key("name")) or None)
+        run_id = resources.jobs().submit(config, name=st.session_state.get(key("name")) or None,
+                                         actor=identity.current_actor())
     except (ConfigError, ValueError) as exc:
         st.session_state["train_start_error"] = _("Could not start the run: {reason}", reason=error_text(exc))
         return
+    except (NotPermitted, LimitReached) as exc:
+        st.session_state["train_start_error"] = run_scope.refusal(exc)
+        return
+    st.session_state.pop("train_link_problems", None)
     st.session_state["train_selected_run"] = run_id
     st.session_state[key("name")] = ""
     st.session_state["train_started"] = run_id
@@ -96,9 +103,37 @@ def network_preview(config_json: str) -> tuple[int, pd.DataFrame]:
     return parameter_count(model), pd.DataFrame(rows)
 
 
+def fill_from_link() -> None:
+    """Once per browser session: the URL's settings (a reload, or a shared link) fill the form. Nothing starts:
+    the student presses Start. Values the form cannot hold are listed and the form keeps its own."""
+    if st.session_state.get("train_link_read"):
+        return
+    st.session_state["train_link_read"] = True
+    query = {name: st.query_params[name] for name in st.query_params}
+    if not share_link.has_config(query):
+        return
+    current = {name: st.session_state.get(key(name)) for name in FORM_FIELDS}
+    values, link_problems = share_link.form_from_query(query, current)
+    for name in FORM_FIELDS:
+        st.session_state[key(name)] = values[name]
+    linked, _problems = config_from_form(values)
+    st.session_state[key("preset")] = linked.preset if linked is not None and linked.preset else CUSTOM
+    st.session_state["train_link_problems"] = link_problems
+
+
+def share_base_url() -> str:
+    """The app's address as the browser sees it, without the page's path."""
+    url = (st.context.url or "http://localhost:8501").rstrip("/")
+    return url.removesuffix("/train")
+
+
+TRAIN_VIEW = {"train_selected_run": view_state.WHOLE}  # the scope keeps itself (run_scope)
+
 if key("preset") not in st.session_state:  # first visit in this browser session: the course's mlp-3
     st.session_state[key("preset")] = "mlp-3"
     fill_form(PRESETS["mlp-3"])
+fill_from_link()
+view_state.restore(TRAIN_VIEW)
 
 # Widget values are in session state before the widgets are drawn, so the whole page can use the config.
 config, problems = form_config()
@@ -129,7 +164,8 @@ with st.container(border=True):
         st.number_input(**field("train_limit"), step=1000,
                         help=_("Train on only the first N of the remaining images, for quick experiments."))
         st.number_input(**field("batch_size"), step=50,
-                        help=_("Images per gradient step. The whole training set = full-batch gradient descent."))
+                        help=_("Images per gradient step. The whole training set = full-batch gradient descent.")
+                        + " " + lesson_link("batch"))
         st.checkbox(**field("shuffle"))
         st.checkbox(**field("drop_last"))
     with network_column:
@@ -137,29 +173,42 @@ with st.container(border=True):
         st.selectbox(**field("model"), options=MODELS, format_func=lambda name: _(MODEL_NAMES[name]))
         st.text_input(**field("hidden"), placeholder=_("e.g. 256, 256"),
                       help=_("Units per hidden layer, comma-separated (0 to 8 layers). Empty: no hidden layer "
-                             "(softmax regression for the MLP). For the CNN: the dense layers after the convolutions."))
+                             "(softmax regression for the MLP). For the CNN: the dense layers after the convolutions.")
+                      + " " + lesson_link("perceptron"))
         if st.session_state.get(key("model")) == "cnn":  # an MLP has no convolutions; the value is kept meanwhile
             st.text_input(**field("conv_channels"),
                           help=_("CNN only: channels of its two 5×5 convolution blocks, e.g. 16, 32."))
-        st.selectbox(**field("activation"), options=ACTIVATIONS)
+        st.selectbox(**field("activation"), options=ACTIVATIONS, help=lesson_link("neuron"))
         st.number_input(**field("dropout"), step=0.05, format="%.2f",
-                        help=_("Probability of zeroing each hidden unit while training (0 to 0.9)."))
+                        help=_("Probability of zeroing each hidden unit while training (0 to 0.9).")
+                        + " " + lesson_link("init"))
         st.selectbox(**field("init"), options=INITS,
                      format_func=lambda name: _("default") if name == "default" else name,
-                     help=_("How the initial weights are drawn; 'default' is PyTorch's own."))
+                     help=_("How the initial weights are drawn; 'default' is PyTorch's own.")
+                     + " " + lesson_link("init"))
     with optimisation_column:
         st.subheader(_("Optimisation"))
-        st.selectbox(**field("optimizer"), options=OPTIMIZERS)
-        st.number_input(**field("lr"), step=0.0005, format="%g")
+        st.selectbox(**field("optimizer"), options=OPTIMIZERS, help=lesson_link("optimizers"))
+        st.number_input(**field("lr"), step=0.0005, format="%g", help=lesson_link("descent"))
         st.number_input(**field("weight_decay"), step=0.0001, format="%g",
                         help=_("L2 penalty on the weights (0 = none)."))
-        st.number_input(**field("epochs"), step=1)
+        st.number_input(**field("epochs"), step=1, help=lesson_link("batch"))
         st.number_input(**field("seed"), step=1,
                         help=_("Same seed and settings → the same initial weights and batch order."))
         st.text_input(_("Run name (optional)"), key=key("name"), persist_state=KEEP,
                       placeholder=_("e.g. my first Adam run"))
     st.button(_("Start training"), type="primary", icon=":material/play_arrow:", on_click=start_training,
               key="train_start")
+
+share_link.remember_form({name: st.session_state.get(key(name)) for name in FORM_FIELDS})
+if st.session_state.get("train_link_problems"):
+    st.warning(_("Some settings in the link you opened could not be used:") + "\n\n"
+               + "\n".join(f"- {p}" for p in st.session_state["train_link_problems"]))
+if config is not None:
+    with st.expander(_("Share these settings"), icon=":material/share:"):
+        st.caption(_("Whoever opens this link gets this form filled in; nothing starts until they press Start "
+                     "training. Who you are is not part of it."))
+        st.code(share_link.share_url(share_base_url(), config), language=None, wrap_lines=True)
 
 if problems:
     refused = st.session_state.pop("train_start_refused", False)
@@ -186,14 +235,22 @@ if "train_started" in st.session_state:
 
 st.divider()
 st.header(_("Runs"), anchor=RUN_ANCHOR)
-runs = {r.id: r for r in resources.store().list_runs(limit=200)}
+me = identity.current_actor()
+everyone = resources.store().list_runs(limit=200)
+scope = run_scope.scope_picker("train", everyone, me)
+runs = {r.id: r for r in run_scope.visible(everyone, scope, me)}
 if not runs:
-    st.info(_("No runs yet: choose settings above and press **Start training**."))
+    view_state.remember(TRAIN_VIEW)
+    st.info(_("No runs of yours yet: choose settings above and press **Start training**.") if scope == run_scope.MINE
+            else _("No runs yet: choose settings above and press **Start training**."))
     st.stop()
 if st.session_state.get("train_selected_run") not in runs:  # deleted meanwhile, or a first visit
     st.session_state["train_selected_run"] = next(iter(runs))
 selected = st.selectbox(_("Show run"), list(runs), key="train_selected_run", persist_state=KEEP,
                         format_func=lambda i: run_label(runs[i]))
+view_state.remember(TRAIN_VIEW)
+if runs[selected].owner_id != me.owner_id:
+    st.caption(_("A run of {owner}.", owner=run_scope.owner_label(runs[selected], me)))
 if runs[selected].is_active:
     live_run(selected)
 else:
