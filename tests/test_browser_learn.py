@@ -7,6 +7,7 @@ import pytest
 from playwright.sync_api import expect
 
 from app.lessons_catalog import LESSONS
+
 from browser_support import main, open_page, screenshot, select_option, wait_for_idle
 
 pytestmark = pytest.mark.browser

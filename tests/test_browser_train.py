@@ -14,6 +14,7 @@ import sys
 
 import numpy as np
 import pytest
+from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import expect
 
 from app.run_views import run_label
@@ -75,7 +76,7 @@ def live_state(page) -> dict | None:
         text = main(page).locator('[data-testid="stProgress"]').first.inner_text(timeout=2000)
         value = int(bars.first.get_attribute("aria-valuenow", timeout=2000) or 0)
         path = loss_chart(page).locator(".scatterlayer path.js-line").first.get_attribute("d", timeout=2000)
-    except Exception:  # the fragment redrew between two reads: read again on the next poll
+    except PlaywrightError:  # the fragment redrew between two reads: read again on the next poll
         return None
     iteration = re.search(r"iteration ([\d,]+)/", text)
     if not iteration or not path:

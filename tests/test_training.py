@@ -48,7 +48,7 @@ def short_run(mnist) -> tuple[TrainConfig, TrainResult, list]:
 
 
 def test_short_training_clearly_learns(short_run, mnist):
-    config, result, _ = short_run
+    _, result, _ = short_run
     assert result.status == "completed"
     assert result.test_accuracy >= 0.90
     assert result.test_loss < 0.4
@@ -207,7 +207,7 @@ def test_stop_mid_epoch_from_another_thread(mnist):
 def test_stop_set_before_start_trains_one_iteration(mnist):
     stop = threading.Event()
     stop.set()
-    result, events = run(TINY, mnist, stop=stop)
+    result, _ = run(TINY, mnist, stop=stop)
     assert result.status == "stopped" and result.losses.iterations == [1] and result.epochs == []
     assert 0.0 <= result.test_accuracy <= 1.0
 
