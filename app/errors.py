@@ -8,7 +8,8 @@ from app.config_form import problem_message
 from app.i18n import _
 from mnist_core.config import ConfigError
 from mnist_core.data import DATASET_INFO, DatasetUnavailable
-from mnist_core.store import RunNameError, RunNotFound
+from mnist_core.run_names import RunNameError
+from mnist_core.store import RunNotFound
 
 
 def error_text(exc: BaseException) -> str:

@@ -15,6 +15,7 @@ import resource
 import statistics
 import sys
 import time
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -98,11 +99,16 @@ def cnn_step_samples_per_s(device: torch.device, iterations: int, channels_last:
         loss.backward()
         optimizer.step()
 
+    return _timed_samples_per_s(step, iterations, device)
+
+
+def _timed_samples_per_s(iteration: Callable[[int], None], iterations: int, device: torch.device) -> float:
+    """Samples per second of `iterations` calls of one 100-image iteration, after 10 warm-up calls."""
     for i in range(10):
-        step(i)
+        iteration(i)
     started = time.perf_counter()
     for i in range(iterations):
-        step(i)
+        iteration(i)
     if device.type == "cuda":
         torch.cuda.synchronize()
     return iterations * 100 / (time.perf_counter() - started)
@@ -125,14 +131,7 @@ def gemm_ceiling_samples_per_s(device: torch.device, iterations: int) -> float:
         g1 = g2.mm(w2)
         g3.t().mm(h2), g2.t().mm(h1), g1.t().mm(x)  # the three weight gradients
 
-    for i in range(10):
-        products(i)
-    started = time.perf_counter()
-    for i in range(iterations):
-        products(i)
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    return iterations * 100 / (time.perf_counter() - started)
+    return _timed_samples_per_s(products, iterations, device)
 
 
 def predict_latency_ms(repeats: int) -> tuple[float, float]:

@@ -20,6 +20,7 @@ from mnist_core.config import TrainConfig
 from mnist_core.continuation import continued_config, resume_point
 from mnist_core.data import DatasetUnavailable, load_dataset
 from mnist_core.events import EpochMetrics, LossPoints, Progress, TrainEvent
+from mnist_core.run_names import race_run_name
 from mnist_core.store import RunNotFound, RunStore
 from mnist_core.training import TrainResult, flush_denormals, pick_device, train
 from mnist_core.worker_pool import LocalPool, WorkerLost
@@ -215,7 +216,7 @@ class JobManager:
         group_id = f"race-{uuid.uuid4().hex[:12]}"
         check_may_submit(self.store, actor, configs)  # the whole race or none of it
         with self._cond:  # queued back to back, so no other run lands between the racers
-            return [self.submit(c, name=f"race · {c.optimizer}", group_id=group_id, actor=actor) for c in configs]
+            return [self.submit(c, name=race_run_name(c.optimizer), group_id=group_id, actor=actor) for c in configs]
 
     # -- controlling ------------------------------------------------------------------------------
     def stop(self, run_id: int, actor: Actor = COMMAND_LINE) -> bool:

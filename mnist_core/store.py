@@ -19,36 +19,20 @@ import torch
 from torch import nn
 
 from mnist_core import settings
-from mnist_core.actors import COMMAND_LINE, Actor, add_owner_columns, check_may_change_in
+from mnist_core.actors import COMMAND_LINE, Actor, check_may_change_in
 from mnist_core.config import TrainConfig
-from mnist_core.continuation import add_continuation_columns, confidence_bytes, confidences_from_bytes
+from mnist_core.continuation import confidence_bytes, confidences_from_bytes
 from mnist_core.events import EpochMetrics, LossPoints, Progress
+from mnist_core.run_names import clean_run_name, default_run_name
 from mnist_core.run_owner import process_alive, this_process
 from mnist_core.run_record import ACTIVE_STATUSES, STATUSES, RunRecord
+from mnist_core.schema import upgrade_schema
 from mnist_core.training import TrainResult
 from mnist_core.weights import LoadedModel, ModelUnavailable, load_model, save_model
 
-SCHEMA_VERSION = 1
 BUSY_TIMEOUT_S = 10.0
-MAX_NAME_LENGTH = 120
 MAX_ERROR_LENGTH = 500
 INTERRUPTED_MESSAGE = "the process running it ended unexpectedly"
-
-# losses/epochs are keyed by (run_id, n): the primary key is the index every chart query uses.
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS runs (
-    id INTEGER PRIMARY KEY, name TEXT NOT NULL, created REAL NOT NULL, config TEXT NOT NULL, status TEXT NOT NULL,
-    error TEXT, device TEXT, duration_s REAL, test_loss REAL, test_accuracy REAL, progress TEXT, group_id TEXT,
-    owner_pid INTEGER, owner_host TEXT, owner_start TEXT, started REAL, finished REAL, test_predictions BLOB);
-CREATE INDEX IF NOT EXISTS runs_status ON runs(status);
-CREATE TABLE IF NOT EXISTS losses (
-    run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE, iteration INTEGER NOT NULL, loss REAL,
-    PRIMARY KEY (run_id, iteration)) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS epochs (
-    run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE, epoch INTEGER NOT NULL, train_loss REAL,
-    train_accuracy REAL, val_loss REAL, val_accuracy REAL, seconds REAL, PRIMARY KEY (run_id, epoch)) WITHOUT ROWID;
-"""
-
 
 class RunNotFound(KeyError):
     """No run with that id (it never existed or was deleted)."""
@@ -61,10 +45,6 @@ class RunNotFound(KeyError):
         return f"run {self.run_id} does not exist (it may have been deleted)"
 
 
-class StoreError(RuntimeError):
-    """The database cannot be used (e.g. written by a newer version of the app)."""
-
-
 _RECORD_FIELDS = [f.name for f in dataclasses.fields(RunRecord)]
 _LAST_EPOCH = ("train_loss", "train_accuracy", "val_loss", "val_accuracy")
 # Every RunRecord field (not the predictions blob), the "final" train/val numbers from the run's last epoch.
@@ -72,14 +52,6 @@ _SELECT_RUNS = (
     "SELECT " + ", ".join(("e." if f in _LAST_EPOCH else "r.") + f for f in _RECORD_FIELDS) + " FROM runs r "
     "LEFT JOIN epochs e ON e.run_id = r.id AND e.epoch = (SELECT MAX(epoch) FROM epochs WHERE run_id = r.id)"
 )
-
-
-def default_run_name(run_id: int, config: TrainConfig) -> str:
-    """E.g. "#12 mlp-3 · adam": the preset (or the architecture) and the optimizer."""
-    what = config.preset or config.model
-    if not config.preset and config.model == "mlp":
-        what = "mlp " + "-".join(map(str, config.hidden)) if config.hidden else "softmax"
-    return f"#{run_id} {what} · {config.optimizer}"
 
 
 def _nan_if_none(value: float | None) -> float:
@@ -129,19 +101,7 @@ class RunStore:
         if conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
             conn.execute("PRAGMA journal_mode = WAL")  # persistent: only the first opener switches it
         with self._write() as conn:
-            version = conn.execute("PRAGMA user_version").fetchone()[0]
-            if version > SCHEMA_VERSION:
-                raise StoreError(
-                    f"{self.db_path} was written by a newer version of the app "
-                    f"(schema {version}, this version reads up to {SCHEMA_VERSION})"
-                )
-            if version < SCHEMA_VERSION:
-                # One statement at a time: executescript() would COMMIT our transaction first.
-                for statement in filter(str.strip, _SCHEMA.split(";")):
-                    conn.execute(statement)
-                conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-            add_owner_columns(conn)  # an older database of the same schema gains them in place
-            add_continuation_columns(conn)
+            upgrade_schema(conn, self.db_path)
 
     def _owner(self) -> tuple[int, str, str]:
         """(pid, host, process start) recorded on a run, so other processes can tell whether its owner lives."""
@@ -175,7 +135,7 @@ class RunStore:
         """Insert a run run by this process, belonging to `owner`; a missing name becomes e.g. "#12 mlp-3 · adam"."""
         _check_status(status)
         if name is not None:
-            name = _clean_name(name)
+            name = clean_run_name(name)
         with self._write() as conn:
             now = time.time()
             cur = conn.execute(
@@ -248,7 +208,7 @@ class RunStore:
 
     def rename(self, run_id: int, name: str, actor: Actor = COMMAND_LINE) -> None:
         """NotPermitted (nothing changed) unless `actor` owns the run or may change any."""
-        name = _clean_name(name)
+        name = clean_run_name(name)
         with self._write() as conn:
             check_may_change_in(conn, run_id, actor, "rename")
             if not conn.execute("UPDATE runs SET name = ? WHERE id = ?", (name, run_id)).rowcount:
@@ -257,7 +217,7 @@ class RunStore:
     def set_owner_name(self, owner_id: str, name: str) -> None:
         """A student renamed themself: their runs show the new name."""
         with self._write() as conn:
-            conn.execute("UPDATE runs SET owner_name = ? WHERE owner_id = ?", (_clean_name(name), owner_id))
+            conn.execute("UPDATE runs SET owner_name = ? WHERE owner_id = ?", (clean_run_name(name), owner_id))
 
     def delete(self, run_id: int, actor: Actor = COMMAND_LINE) -> None:
         """Delete one run: its row, losses, epochs and weights file. Other runs are never touched.
@@ -405,24 +365,6 @@ def _record(row: tuple[Any, ...]) -> RunRecord:
 def _check_status(status: str) -> None:
     if status not in STATUSES:
         raise ValueError(f"unknown run status {status!r}; allowed: {', '.join(STATUSES)}")
-
-
-class RunNameError(ValueError):
-    """A run name that cannot be used; `length` and `limit` let the app word it (length 0: empty)."""
-
-    def __init__(self, length: int, limit: int) -> None:
-        self.length, self.limit = length, limit
-        if length == 0:
-            super().__init__("A run name cannot be empty: type at least one visible character.")
-        else:
-            super().__init__(f"A run name can be at most {limit} characters (this one has {length}).")
-
-
-def _clean_name(name: str) -> str:
-    cleaned = " ".join(str(name).split())
-    if not cleaned or len(cleaned) > MAX_NAME_LENGTH:
-        raise RunNameError(len(cleaned), MAX_NAME_LENGTH)
-    return cleaned
 
 
 def _clean_error(message: str | None) -> str | None:

@@ -76,11 +76,7 @@ def _flatten_optimizer(state: dict) -> tuple[dict[str, torch.Tensor], str]:
 def load_optimizer_state(path: Path) -> dict | None:
     """The optimizer state_dict saved with a weights file, or None when the file has none (saved without it)."""
     path = Path(path)
-    try:
-        raw = path.read_bytes()
-        tensors, meta = load(raw), _metadata(raw)
-    except (SafetensorError, OSError, ValueError) as exc:
-        raise WeightsError(f"{path} is not a readable safetensors weights file ({exc})") from None
+    tensors, meta = _read(path)
     if OPTIMIZER_GROUPS_KEY not in meta:
         return None
     state: dict[int, dict[str, torch.Tensor]] = {}
@@ -95,6 +91,16 @@ def load_optimizer_state(path: Path) -> dict | None:
     return {"state": state, "param_groups": groups}
 
 
+def _read(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    """A weights file's tensors and string metadata. Read into memory rather than memory-mapped: a file replaced
+    or truncated later can't fault live tensors."""
+    try:
+        raw = path.read_bytes()
+        return load(raw), _metadata(raw)
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise WeightsError(f"{path} is not a readable safetensors weights file ({exc})") from None
+
+
 def _metadata(raw: bytes) -> dict[str, str]:
     """The string metadata of a safetensors file: an 8-byte little-endian header length, then a JSON header."""
     size = int.from_bytes(raw[:8], "little")
@@ -106,11 +112,7 @@ def update_metadata(path: Path, updates: dict[str, str]) -> None:
     """Add or replace string metadata of a weights file (e.g. the fitted temperature, see calibration.py), every
     tensor and other entry kept; written atomically like save_model."""
     path = Path(path)
-    try:
-        raw = path.read_bytes()
-        tensors, meta = load(raw), _metadata(raw)
-    except (SafetensorError, OSError, ValueError) as exc:
-        raise WeightsError(f"{path} is not a readable safetensors weights file ({exc})") from None
+    tensors, meta = _read(path)
     tmp = path.with_name(path.name + ".part")
     save_file(tensors, str(tmp), metadata={**meta, **updates})
     os.replace(tmp, path)
@@ -121,13 +123,7 @@ def load_model(path: Path, label: str | None = None, run_id: int | None = None) 
     path = Path(path)
     if not path.is_file():
         raise WeightsError(f"weights file {path} does not exist")
-    try:
-        # Read into memory rather than memory-map: a file replaced or truncated later can't fault live tensors.
-        raw = path.read_bytes()
-        tensors = load(raw)
-        meta = _metadata(raw)
-    except (SafetensorError, OSError, ValueError) as exc:
-        raise WeightsError(f"{path} is not a readable safetensors weights file ({exc})") from None
+    tensors, meta = _read(path)
     try:
         config = TrainConfig.from_json(meta["config"]).validated()
         mean, std = float(meta["mean"]), float(meta["std"])

@@ -87,6 +87,29 @@ def runs_root(tmp_path: Path, data_root: Path, monkeypatch: pytest.MonkeyPatch) 
     return tmp_path / "runs"
 
 
+@pytest.fixture
+def downloads(monkeypatch: pytest.MonkeyPatch):
+    """Read an AppTest download button's file as the browser would fetch it. AppTest drops its in-memory media
+    store after each run, so the last one is kept here."""
+    from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
+    from streamlit.testing.v1 import app_test
+
+    latest: dict[str, MemoryMediaFileStorage] = {}
+
+    class Recording(MemoryMediaFileStorage):
+        def __init__(self, *args, **kwargs) -> None:
+            super().__init__(*args, **kwargs)
+            latest["store"] = self
+
+    monkeypatch.setattr(app_test, "MemoryMediaFileStorage", Recording)
+
+    def read(button) -> bytes:
+        file_id = button.proto.url.rsplit("/", 1)[-1].split(".")[0]
+        return latest["store"].get_file(file_id).content
+
+    return read
+
+
 # The browser tests' fixtures (the real app in a subprocess, Chromium), registered once for every
 # test_browser*.py module so that the session-scoped server and browser are shared, not started per module.
 pytest_plugins = ("browser_support",)

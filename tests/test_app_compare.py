@@ -40,7 +40,7 @@ def test_one_run(store: RunStore, data_root: Path) -> None:
     assert "One run: choose two or more to see which settings differ." in texts(app, "caption")
 
 
-def test_three_runs_overlaid_with_their_differences(store: RunStore, data_root: Path) -> None:
+def test_three_runs_overlaid_with_their_differences(store: RunStore, data_root: Path, downloads) -> None:
     ids = [train_run(store, data_root, QUICK.replace(optimizer=opt, lr=lr), name=f"{opt} run")
            for opt, lr in (("sgd", 0.1), ("momentum", 0.01), ("adam", 0.001))]
     app = start_app("compare")
@@ -58,7 +58,7 @@ def test_three_runs_overlaid_with_their_differences(store: RunStore, data_root: 
     assert list(table.columns[:4]) == ["run", "id", "optimizer", "lr"]  # only what differs, then metrics
     assert "batch_size" not in table.columns and "test accuracy (%)" in table.columns
     assert list(table["optimizer"]) == ["adam", "momentum", "sgd"]
-    csv = pd.read_csv(io.BytesIO(_csv_bytes(app)))
+    csv = pd.read_csv(io.BytesIO(_csv_bytes(app, downloads)))
     assert len(csv) == 3 and list(csv["run"]) == ["adam run", "momentum run", "sgd run"]
 
     app.radio(key="compare_x_axis").set_value("seconds").run()
@@ -71,29 +71,8 @@ def test_three_runs_overlaid_with_their_differences(store: RunStore, data_root: 
     assert samples["data"][0]["x"][-1] == 2000  # the whole (limited) training set, once
 
 
-def _csv_bytes(app) -> bytes:
-    """The download button's file, as the browser would fetch it from Streamlit's media store."""
-    url = app.get("download_button")[0].proto.url
-    file_id = url.rsplit("/", 1)[-1].split(".")[0]
-    return _MediaStores.latest.get_file(file_id).content
-
-
-class _MediaStores:
-    latest = None
-
-
-@pytest.fixture(autouse=True)
-def keep_media_store(monkeypatch: pytest.MonkeyPatch) -> None:
-    # AppTest drops its in-memory media store after each run; keep a handle on the last one to read downloads.
-    from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
-    from streamlit.testing.v1 import app_test
-
-    class Recording(MemoryMediaFileStorage):
-        def __init__(self, *args, **kwargs) -> None:
-            super().__init__(*args, **kwargs)
-            _MediaStores.latest = self
-
-    monkeypatch.setattr(app_test, "MemoryMediaFileStorage", Recording)
+def _csv_bytes(app, downloads) -> bytes:
+    return downloads(app.get("download_button")[0])
 
 
 def test_optimizer_race_runs_from_the_same_start(store: RunStore) -> None:
@@ -184,11 +163,11 @@ def resources_stop(run_id: int) -> None:
     resources.jobs().stop(run_id)
 
 
-def test_csv_has_every_setting_of_every_run_and_a_bom(store: RunStore, data_root: Path) -> None:
+def test_csv_has_every_setting_of_every_run_and_a_bom(store: RunStore, data_root: Path, downloads) -> None:
     ids = [train_run(store, data_root, QUICK.replace(optimizer=opt), name=name)
            for opt, name in (("sgd", "첫 번째 실행"), ("adam", "두 번째 실행"))]
     app = start_app("compare", query=EN)
-    raw = _csv_bytes(app)
+    raw = _csv_bytes(app, downloads)
     assert raw.startswith(b"\xef\xbb\xbf")  # UTF-8 BOM: Excel on a Korean Windows reads the names right
     csv = pd.read_csv(io.BytesIO(raw), encoding="utf-8-sig")
     assert list(csv["run"]) == ["두 번째 실행", "첫 번째 실행"] and list(csv["id"]) == ids[::-1]

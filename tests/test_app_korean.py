@@ -203,33 +203,17 @@ def test_a_run_trains_and_finishes_in_korean(runs_root: Path) -> None:
     assert not english_on_page(app), english_on_page(app)
 
 
-def test_a_korean_csv_export_has_korean_headers_and_a_bom(korean_runs: list[int]) -> None:
+def test_a_korean_csv_export_has_korean_headers_and_a_bom(korean_runs: list[int], downloads) -> None:
     import io
 
     import pandas as pd
 
     app = start_app("compare", {"lang": "ko"})
     (download,) = [b for b in app.get("download_button") if b.proto.id.endswith("compare_csv")]
-    raw = _MediaStores.latest.get_file(download.proto.url.rsplit("/", 1)[-1].split(".")[0]).content
+    raw = downloads(download)
     assert raw.startswith(b"\xef\xbb\xbf")
     table = pd.read_csv(io.BytesIO(raw), encoding="utf-8-sig")
     assert {"실행", "상태", "옵티마이저", "배치 사이즈", "테스트 정확도 (%)"} <= set(table.columns)
     assert set(table["실행"]) == {"첫 실행", "두 번째 실행"} and set(table["상태"]) == {"완료"}
 
 
-class _MediaStores:
-    latest = None
-
-
-@pytest.fixture(autouse=True)
-def keep_media_store(monkeypatch: pytest.MonkeyPatch) -> None:
-    # AppTest drops its in-memory media store after each run; keep a handle on the last one to read downloads.
-    from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
-    from streamlit.testing.v1 import app_test
-
-    class Recording(MemoryMediaFileStorage):
-        def __init__(self, *args, **kwargs) -> None:
-            super().__init__(*args, **kwargs)
-            _MediaStores.latest = self
-
-    monkeypatch.setattr(app_test, "MemoryMediaFileStorage", Recording)

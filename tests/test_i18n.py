@@ -181,7 +181,8 @@ def test_core_errors_are_worded_by_the_app_in_english_as_the_core_says_them_and_
     from mnist_core import settings
     from mnist_core.config import TrainConfig
     from mnist_core.data import DATASET_INFO, DatasetUnavailable, _unavailable_message
-    from mnist_core.store import RunNameError, RunNotFound
+    from mnist_core.run_names import RunNameError
+    from mnist_core.store import RunNotFound
 
     info, raw, missing = DATASET_INFO["mnist"], Path("/school/data/MNIST/raw"), ["t10k-images-idx3-ubyte.gz"]
     unavailable = DatasetUnavailable(_unavailable_message(info, raw, missing, "offline"), {

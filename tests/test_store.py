@@ -14,7 +14,8 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from mnist_core.config import PRESETS, TrainConfig
-from mnist_core.store import INTERRUPTED_MESSAGE, RunNotFound, RunStore, StoreError
+from mnist_core.schema import StoreError
+from mnist_core.store import INTERRUPTED_MESSAGE, RunNotFound, RunStore
 from mnist_core.training import EpochMetrics, LossPoints, Progress, TrainResult, train
 from mnist_core.weights import WeightsError
 
