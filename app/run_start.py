@@ -9,6 +9,7 @@ import streamlit as st
 
 from app import resources
 from app.i18n import _
+from app.run_views import queue_place
 
 RUN_ANCHOR = "run-view"  # the HTML id of the "Runs" heading, above the chosen run's live view
 SCROLL_WAIT_MS = 15_000  # how long the run view is kept in sight while it fills in
@@ -29,8 +30,8 @@ def start_message(run_id: int) -> str:
     position = start_position(run_id)
     if position is None:
         return _("Run #{run} started: watch it below.", run=run_id)
-    return _("Run #{run} is queued: number {position} in line. It starts as soon as a running training finishes.",
-             run=run_id, position=position)
+    return _("Run #{run} is queued: {place}. It starts as soon as a running training finishes.",
+             run=run_id, place=queue_place(position))
 
 
 def scroll_to_run(run_id: int) -> None:

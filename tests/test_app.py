@@ -316,7 +316,7 @@ def test_a_queued_run_says_so_and_stopping_it_cancels_it(runs_root: Path, monkey
         waiting = app.session_state["train_selected_run"]
         assert waiting != blocker and store.get(waiting).status == "queued"
         toasts = [t.value for t in app.toast]
-        queued = f"Run #{waiting} is queued: number 1 in line. It starts as soon as a running training finishes."
+        queued = f"Run #{waiting} is queued: number 1 in the queue. It starts as soon as a running training finishes."
         assert toasts == [queued], toasts
         app.button(key=f"stop_{waiting}").click().run()
         app.run()

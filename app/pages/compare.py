@@ -15,6 +15,7 @@ from app.run_views import (
     loss_x_values,
     progress_fraction,
     progress_line,
+    queue_place,
     run_label,
 )
 from app.ui_settings import KEEP, LIVE_REFRESH_S
@@ -171,7 +172,8 @@ def live_comparison(run_ids: tuple[int, ...], axis: str) -> None:
     with st.empty().container():  # one block: when a racer finishes, its bar goes instead of lingering
         for r in active:
             if r.status == "queued":
-                st.caption(_(":material/hourglass_empty: {run}: queued, it starts when a worker is free", run=r.name))
+                place = queue_place(resources.jobs().queue_position(r.id))
+                st.caption(_(":material/hourglass_empty: {run}: queued, {place}", run=r.name, place=place))
             else:
                 st.progress(progress_fraction(r), text=_("{run}: {progress}", run=r.name, progress=progress_line(r)))
     comparison(records, axis)
