@@ -14,6 +14,7 @@ from typing import Any
 
 import streamlit as st
 
+_FIRST_SEEN_KEY = "view_state_first_seen"  # each key's value when the page first drew it
 _RESTORED_KEY = "view_state_restored"
 
 
@@ -80,12 +81,22 @@ def restore(params: Mapping[str, Codec]) -> None:
 
 
 def remember(params: Mapping[str, Codec]) -> None:
-    """Write these keys' current values into the URL (only what changed, so the browser history stays calm)."""
+    """Write these keys' values into the URL once the student has changed them (or a link brought them), in one
+    message: every change of the query string is a browser-history entry, so a page left as it opened adds none
+    and one press of Back still leaves it."""
+    first_seen: dict[str, str] = st.session_state.setdefault(_FIRST_SEEN_KEY, {})
+    current = st.query_params.to_dict()
+    updated = dict(current)
     for key, codec in params.items():
         value = st.session_state.get(key)
         text = "" if value is None else codec.dump(value)
-        if text and st.query_params.get(key) != text:
-            st.query_params[key] = text
-        elif not text and key in st.query_params:
-            del st.query_params[key]
+        opened_with = first_seen.setdefault(key, text)
+        if text and (text != opened_with or key in current):
+            updated[key] = text
+        elif not text:
+            updated.pop(key, None)
+    if updated != current:
+        st.query_params.from_dict(updated)
+
+
 MODEL_LIST = Codec(lambda text: [MODEL.parse(p) for p in text.split(",") if p], lambda values: ",".join(map(str, values)))

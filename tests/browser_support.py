@@ -302,10 +302,18 @@ def wait_until(condition, timeout_s: float, message, interval_s: float = 0.5):
 
 def select_option(page, label: str, option: str) -> None:
     """Pick `option` in the st.selectbox labelled `label` (a combobox whose options render in a popover)."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
     box = page.get_by_label(label, exact=True)
-    box.click()
-    box.fill(option)
-    page.get_by_role("option", name=option, exact=True).click()
+    for attempt in range(3):  # a rerun of the page (a live fragment, a URL update) closes an open popover
+        box.click()
+        box.fill(option)
+        try:
+            page.get_by_role("option", name=option, exact=True).click(timeout=10_000 if attempt < 2 else UI_TIMEOUT_MS)
+            return
+        except PlaywrightTimeout:
+            if attempt == 2:
+                raise
 
 
 def fill_field(page, label: str, value: str) -> None:

@@ -56,7 +56,7 @@ def use_init(page) -> None:
 
 def use_params(page) -> None:
     select_option(page, "Course preset", "softmax-sgd")
-    expect(main(page).get_by_text("7,850", exact=True)).to_be_visible()  # 784 x 10 + 10
+    expect(main(page).get_by_text("7,850", exact=True).first).to_be_visible()  # 784 x 10 + 10
 
 
 def use_course(page) -> None:

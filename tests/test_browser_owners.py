@@ -14,7 +14,7 @@ from urllib.parse import parse_qs, urlparse
 import pytest
 from playwright.sync_api import expect
 
-from app.identity import owner_id_of
+from app.identity import COOKIE, owner_id_of
 from mnist_core.actors import Actor, NotPermitted
 from mnist_core.store import RunStore
 
@@ -95,6 +95,8 @@ def test_students_own_their_runs_and_the_teacher_may_delete_any(new_page, app_se
     assert "me=" not in link and "who=" not in link and "hidden=32" in link
     open_page(b, "/draw?lang=en", "Draw a digit")  # B has been here before: B's identity, kept in a cookie too
     b_token = token_of(b)
+    wait_until(lambda: any(c["name"] == COOKIE and c["value"] == b_token for c in b.context.cookies()), 30,
+               "the page never stored B's token in its cookie")  # the page's script writes it after drawing
     open_page(b, link.removeprefix(app_server.url) + "&lang=en", "Train a network")
     expect(b.get_by_label("Hidden layers", exact=True)).to_have_value("32")
     expect(b.get_by_label("Epochs", exact=True)).to_have_value("1")

@@ -77,8 +77,10 @@ def test_two_students_train_at_once_without_touching_each_other(new_page, run_st
 
     finished = {r.name: (r.status, r.config.hidden) for r in run_store.list_runs() if r.name in STUDENTS}
     assert finished == {"student A": ("completed", (128,)), "student B": ("completed", ())}, finished
-    # Widget state is per session, the runs are everyone's: each student can pick the other's run to look at.
+    # Widget state is per session; "My runs" lists a student's own, and with "Everyone's" each student can pick the
+    # other's run to look at.
     for page in pages.values():
+        main(page).get_by_role("button", name="Everyone's", exact=True).click()
         page.get_by_label("Show run", exact=True).click()
         for name in STUDENTS:
             expect(page.get_by_role("option", name=re.compile("^" + re.escape(name) + " — "))).to_be_visible()

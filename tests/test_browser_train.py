@@ -176,7 +176,7 @@ def test_compare_overlays_the_finished_runs(page, app_server, run_store: RunStor
     wait_until(lambda: set(names) <= set(legend(losses)), 30,
                lambda: f"the loss chart's legend {legend(losses)} lacks the runs {names}")
     assert losses.locator(".scatterlayer .trace").count() >= 2
-    expect(main(page).locator('[data-testid="stDataFrame"]')).to_be_visible()
+    expect(main(page).locator('[data-testid="stDataFrame"]').first).to_be_visible()  # then the class board's
     screenshot(page, "compare", "overlay", show=heading(page, "Runs"))
 
 
