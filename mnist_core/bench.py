@@ -198,12 +198,12 @@ def main(argv: list[str] | None = None) -> int:
     print(f"peak memory (RSS): {peak_mb:,.0f} MB")
     if args.json:
         print(json.dumps({
-            "device": str(device), "speedup_vs_course": round(speedup, 2), "samples_per_s": round(ours),
+            "device": str(device), "speedup_vs_course": round(speedup, 3), "samples_per_s": round(ours),
             "course_samples_per_s": round(course), "gflops": round(gflops, 2),
-            "gemm_ceiling_samples_per_s": round(ceiling), "ceiling_speedup_vs_course": round(ceiling / course, 2),
+            "gemm_ceiling_samples_per_s": round(ceiling), "ceiling_speedup_vs_course": round(ceiling / course, 3),
             "predict_p50_ms": round(p50, 3), "predict_p95_ms": round(p95, 3), "peak_rss_mb": round(peak_mb),
             "lenet_course_samples_per_s": round(lenet_course), "lenet_samples_per_s": round(lenet_ours),
-            "lenet_speedup_vs_course": round(lenet_ours / lenet_course, 2),
+            "lenet_speedup_vs_course": round(lenet_ours / lenet_course, 3),
             "lenet_step_nchw_samples_per_s": round(nchw), "lenet_step_channels_last_samples_per_s": round(nhwc),
         }))
     return 0
