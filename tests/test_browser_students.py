@@ -77,6 +77,9 @@ def test_two_students_train_at_once_without_touching_each_other(new_page, run_st
 
     finished = {r.name: (r.status, r.config.hidden) for r in run_store.list_runs() if r.name in STUDENTS}
     assert finished == {"student A": ("completed", (128,)), "student B": ("completed", ())}, finished
+    # Their forms still hold their own choices after both runs.
+    expect(a.get_by_label("Hidden layers", exact=True)).to_have_value("128")
+    expect(b.get_by_label("Hidden layers", exact=True)).to_have_value("")
     # Widget state is per session; "My runs" lists a student's own, and with "Everyone's" each student can pick the
     # other's run to look at.
     for page in pages.values():
@@ -85,6 +88,3 @@ def test_two_students_train_at_once_without_touching_each_other(new_page, run_st
         for name in STUDENTS:
             expect(page.get_by_role("option", name=re.compile("^" + re.escape(name) + " — "))).to_be_visible()
         page.keyboard.press("Escape")
-    # Their forms still hold their own choices after both runs.
-    expect(a.get_by_label("Hidden layers", exact=True)).to_have_value("128")
-    expect(b.get_by_label("Hidden layers", exact=True)).to_have_value("")
