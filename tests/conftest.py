@@ -6,6 +6,7 @@ import functools
 import gzip
 import os
 import shutil
+import time
 from pathlib import Path
 
 import numpy as np
@@ -75,6 +76,14 @@ def mnist(data_root: Path):
     from mnist_core.data import load_dataset
 
     return load_dataset("mnist", data_root)
+
+
+def wait_for(condition, timeout: float = 30.0, interval: float = 0.02) -> None:
+    """Poll `condition()` until it is true; fail the test after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out waiting"
+        time.sleep(interval)
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ from mnist_core.jobs import JobManager, execute_run
 from mnist_core.settings import max_jobs
 from mnist_core.store import RunStore
 
-from conftest import TINY
+from conftest import TINY, wait_for
 
 LONG = TINY.replace(epochs=200, train_limit=20_000)  # minutes if nobody stops it
 
@@ -38,13 +38,6 @@ def make_manager(store: RunStore, data_root: Path, mnist):  # `mnist`: the datas
     yield make
     for manager in managers:
         manager.shutdown(timeout=30)
-
-
-def wait_for(condition, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out waiting"
-        time.sleep(0.01)
 
 
 def test_a_submitted_run_trains_and_lands_in_the_store(store: RunStore, make_manager) -> None:

@@ -13,7 +13,7 @@ from mnist_core.actors import COMMAND_LINE, Actor, ClassRules, LimitReached, Not
 from mnist_core.jobs import JobManager, execute_run
 from mnist_core.store import RunStore
 
-from conftest import TINY
+from conftest import TINY, wait_for
 
 ANN = Actor("s-ann", "Ann")
 BEN = Actor("s-ben", "Ben")
@@ -92,13 +92,6 @@ def manager(store: RunStore, data_root: Path, mnist):
     jobs = JobManager(store, max_concurrent=1, data_root=data_root, device="cpu")
     yield jobs
     jobs.shutdown(timeout=30)
-
-
-def wait_for(condition, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out waiting"
-        time.sleep(0.02)
 
 
 def test_only_the_owner_or_the_teacher_may_stop_a_run(store: RunStore, manager: JobManager) -> None:

@@ -7,7 +7,6 @@ from __future__ import annotations
 import os
 import signal
 import tempfile
-import time
 from pathlib import Path
 
 import pytest
@@ -17,6 +16,8 @@ from mnist_core.config import TrainConfig
 from mnist_core.jobs import JobManager
 from mnist_core.ray_backend import RayBackend, node_address
 from mnist_core.store import RunStore
+
+from conftest import wait_for
 
 TINY = TrainConfig(hidden=(32,), epochs=1, train_limit=2000, val_size=500)
 LONG = TINY.replace(epochs=200, train_limit=20_000)  # minutes if nobody stops it
@@ -44,18 +45,11 @@ def manager(cluster, tmp_path: Path, data_root: Path, monkeypatch: pytest.Monkey
     jobs.shutdown(timeout=60)
 
 
-def wait_for(condition, timeout: float = 90.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out waiting"
-        time.sleep(0.05)
-
-
 def test_a_run_trains_on_ray_with_live_events_and_stops(manager: JobManager) -> None:
     store = manager.store
     run_id = manager.submit(LONG, name="on the cluster")
     # Events reach the head's store while the run still trains on the Ray worker.
-    wait_for(lambda: len(store.losses(run_id).iterations) >= 20 and store.get(run_id).progress is not None)
+    wait_for(lambda: len(store.losses(run_id).iterations) >= 20 and store.get(run_id).progress is not None, 90)
     record = store.get(run_id)
     assert record.status == "running" and record.progress["iteration"] >= 20
     pid, node = manager.backend.worker(run_id)
@@ -74,7 +68,7 @@ def test_a_run_trains_on_ray_with_live_events_and_stops(manager: JobManager) -> 
 def test_a_killed_ray_worker_fails_its_run_and_the_next_run_trains(manager: JobManager) -> None:
     store = manager.store
     doomed = manager.submit(LONG)
-    wait_for(lambda: manager.backend.worker(doomed) is not None and store.losses(doomed).iterations)
+    wait_for(lambda: manager.backend.worker(doomed) is not None and store.losses(doomed).iterations, 90)
     pid, _ = manager.backend.worker(doomed)
     os.kill(pid, signal.SIGKILL)
     assert manager.wait(doomed, timeout=90)

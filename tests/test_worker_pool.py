@@ -9,7 +9,6 @@ import os
 import signal
 import sqlite3
 import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -19,6 +18,8 @@ from mnist_core.jobs import JobManager
 from mnist_core.store import RunNotFound, RunStore
 from mnist_core.worker_pool import LocalPool, WorkerLost, threads_per_run
 
+from conftest import wait_for
+
 TINY = TrainConfig(hidden=(32,), epochs=1, train_limit=2000, val_size=500)
 LONG = TINY.replace(epochs=200, train_limit=20_000)  # minutes if nobody stops it
 
@@ -26,13 +27,6 @@ LONG = TINY.replace(epochs=200, train_limit=20_000)  # minutes if nobody stops i
 @pytest.fixture
 def store(tmp_path: Path) -> RunStore:
     return RunStore(tmp_path / "runs")
-
-
-def wait_for(condition, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out waiting"
-        time.sleep(0.02)
 
 
 def owner_pid(store: RunStore, run_id: int) -> int:
@@ -53,7 +47,7 @@ def test_a_killed_worker_fails_its_run_and_the_queue_goes_on(store: RunStore, da
     manager = JobManager(store, max_concurrent=1, data_root=data_root, device="cpu")
     try:
         doomed, after = manager.submit(LONG), manager.submit(TINY)
-        wait_for(lambda: (store.get(doomed).progress or {}).get("iteration", 0) > 0)
+        wait_for(lambda: (store.get(doomed).progress or {}).get("iteration", 0) > 0, 60)
         victim = owner_pid(store, doomed)
         assert victim != os.getpid()  # it trains in a worker process, not in this one
         os.kill(victim, signal.SIGKILL)
@@ -109,7 +103,7 @@ def test_a_run_deleted_while_it_trains_leaves_nothing_behind(store: RunStore, da
     manager = JobManager(store, max_concurrent=1, data_root=data_root, device="cpu")
     try:
         run_id, after = manager.submit(LONG), manager.submit(TINY)
-        wait_for(lambda: (store.get(run_id).progress or {}).get("iteration", 0) > 0)
+        wait_for(lambda: (store.get(run_id).progress or {}).get("iteration", 0) > 0, 60)
         store.delete(run_id)  # the worker's next write finds no row: it drops the run and takes the next one
         assert manager.wait(run_id, timeout=60) and manager.wait(after, timeout=60)
         with pytest.raises(RunNotFound):
