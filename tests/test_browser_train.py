@@ -180,6 +180,8 @@ def test_compare_overlays_the_finished_runs(page, app_server, run_store: RunStor
     screenshot(page, "compare", "overlay", show=heading(page, "Runs"))
 
 
+@pytest.mark.xfail(reason="known bug, open in issue #13: in the full browser suite the race's per-optimizer learning "
+                          "rate box (adam 0.001) did not show its default", strict=False)
 def test_an_optimizer_race_of_two_optimizers(page, run_store: RunStore) -> None:
     open_page(page, "/compare", "Compare runs")
     select_option(page, "Network", "mlp-3")
