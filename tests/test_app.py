@@ -257,6 +257,25 @@ def test_a_preset_changes_only_the_network_and_optimizer(runs_root: Path) -> Non
     assert "5,000 / 50 = 100 iterations per epoch" in " ".join(texts(app, "markdown"))
 
 
+def test_a_preset_survives_a_browser_that_had_not_received_it(runs_root: Path) -> None:
+    # On a busy server a student picks softmax-sgd and types the epochs before the preset's values reached the
+    # browser: its rerun request carries the values it still held (mlp-3's) beside the new epochs.
+    app = start_app("train", query=EN)
+    app.selectbox(key="train_preset").set_value("softmax-sgd").run()
+    app.text_input(key="train_hidden").set_value("256, 256")
+    app.selectbox(key="train_optimizer").set_value("adam")
+    app.number_input(key="train_lr").set_value(0.001)
+    app.number_input(key="train_epochs").set_value(5).run()
+    assert app.text_input(key="train_hidden").value == ""
+    assert (app.selectbox(key="train_optimizer").value, app.number_input(key="train_lr").value) == ("sgd", 0.1)
+    assert app.number_input(key="train_epochs").value == 5  # the student's edit stands too
+    assert app.selectbox(key="train_preset").value == "softmax-sgd"
+    # Once the browser has them, every edit is the student's own.
+    app.text_input(key="train_hidden").set_value("").run()
+    app.text_input(key="train_hidden").set_value("256, 256").run()
+    assert app.text_input(key="train_hidden").value == "256, 256"
+
+
 def test_the_preview_follows_every_edit_and_start_trains_what_is_shown(runs_root: Path) -> None:
     app = start_app("train", query=EN)
     app.text_input(key="train_hidden").set_value("64").run()  # no button pressed

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from app import identity, resources, run_scope, share_link, view_state
+from app import identity, pending_values, resources, run_scope, share_link, view_state
 from app.config_form import (
     FIELD_LABELS,
     PRESET_DEFINING,
@@ -64,7 +64,7 @@ def apply_preset() -> None:
     if name != CUSTOM:
         values = form_values(PRESETS[name])
         for field_name in PRESET_DEFINING:
-            st.session_state[key(field_name)] = values[field_name]
+            pending_values.set_widget(key(field_name), values[field_name])
 
 
 def form_config() -> tuple[TrainConfig | None, list[ConfigProblem]]:
@@ -90,7 +90,7 @@ def start_training() -> None:
         return
     st.session_state.pop("train_link_problems", None)
     st.session_state["train_selected_run"] = run_id
-    st.session_state[key("name")] = ""
+    pending_values.set_widget(key("name"), "")
     st.session_state["train_started"] = run_id
 
 
@@ -134,6 +134,7 @@ if key("preset") not in st.session_state:  # first visit in this browser session
     fill_form(PRESETS["mlp-3"])
 fill_from_link()
 view_state.restore(TRAIN_VIEW)
+pending_values.hold()  # a preset's values survive a browser that had not received them yet
 
 # Widget values are in session state before the widgets are drawn, so the whole page can use the config.
 config, problems = form_config()
