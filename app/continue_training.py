@@ -6,6 +6,7 @@ from __future__ import annotations
 import streamlit as st
 
 from app import identity, resources, run_scope
+from app.errors import error_text
 from app.i18n import _, ngettext
 from mnist_core.actors import LimitReached, NotPermitted
 from mnist_core.config import MAX_EPOCHS, ConfigError
@@ -48,7 +49,7 @@ def start_continuing(record: RunRecord, most: int) -> None:
         st.session_state[_error_key(record.id)] = run_scope.refusal(exc)
         return
     except (CannotContinue, RunNotFound, WeightsError, ConfigError, ValueError) as exc:
-        st.session_state[_error_key(record.id)] = _("Could not continue this run: {reason}", reason=str(exc))
+        st.session_state[_error_key(record.id)] = _("Could not continue this run: {reason}", reason=error_text(exc))
         return
     st.session_state["train_selected_run"] = run_id
     st.session_state["train_started"] = run_id  # the Train page toasts and scrolls to it, as after Start

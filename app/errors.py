@@ -1,13 +1,17 @@
 """mnist_core's errors in the student's language. The core raises them with their facts as data (a config problem's
 field and allowed range, a missing run's id, a dataset's missing files) and an English message for the command
-line; this module words those facts through the catalog. Anything it does not know keeps its own message."""
+line, and stores a failed run's failure the same way (mnist_core.failures); this module words those facts through
+the catalog. Only an unexpected error's own first line (a PyTorch message, say) stays as it was written."""
 
 from __future__ import annotations
 
 from app.config_form import problem_message
-from app.i18n import _
+from app.i18n import _, number
+from app.run_views import status_word
 from mnist_core.config import ConfigError
-from mnist_core.data import DATASET_INFO, DatasetUnavailable
+from mnist_core.continuation import CannotContinue
+from mnist_core.data import DATASET_INFO
+from mnist_core.failures import Failure, failure_of
 from mnist_core.run_names import RunNameError
 from mnist_core.store import RunNotFound
 
@@ -23,9 +27,94 @@ def error_text(exc: BaseException) -> str:
             return _("A run name cannot be empty: type at least one visible character.")
         return _("A run name can be at most {limit} characters (this one has {length}).", limit=exc.limit,
                  length=exc.length)
-    if isinstance(exc, DatasetUnavailable) and exc.details.get("dataset") in DATASET_INFO:
-        return dataset_unavailable(exc.details)
+    if isinstance(exc, CannotContinue):
+        return _("Run #{id} cannot be continued: it is {status}.", id=exc.run_id, status=status_word(exc.status))
+    if getattr(exc, "failure_kind", None):
+        return failure_text(failure_of(exc))
     return str(exc)
+
+
+def failure_text(failure: Failure) -> str:
+    """Why a run failed or stopped short, or why a model or dataset cannot be used, in the student's words."""
+    facts = failure.facts
+    if failure.kind == "error" and facts.get("type"):
+        return _("an unexpected error in training ({type}: {detail})", type=facts["type"], detail=facts.get("detail", ""))
+    if failure.kind == "dataset_unavailable" and facts.get("dataset") in DATASET_INFO and "missing" in facts:
+        return dataset_unavailable(facts)
+    if failure.kind == "dataset_corrupt" and facts.get("dataset") in DATASET_INFO:
+        return dataset_corrupt(facts)
+    if failure.kind == "worker_lost":
+        code = facts.get("returncode")
+        if isinstance(code, int) and code < 0:
+            return _("the process training it (pid {pid}) was killed (signal {signal}), e.g. because the server ran "
+                     "out of memory", pid=facts.get("pid"), signal=-code)
+        return _("the process training it (pid {pid}) ended unexpectedly (exit code {code})", pid=facts.get("pid"),
+                 code="—" if code is None else code)
+    if failure.kind == "ray_worker_lost":
+        where = (_("pid {pid} on {node}", pid=facts["pid"], node=facts.get("node", "?")) if facts.get("pid")
+                 else _("a lab computer"))
+        return _("the Ray worker training it ({where}) was lost ({error}): the computer may have been switched off "
+                 "or left the lab's cluster", where=where, error=facts.get("error", ""))
+    if failure.kind == "model_unavailable":
+        return model_unavailable(facts)
+    if failure.kind == "weights_damaged":
+        return weights_damaged(facts)
+    if failure.kind == "shutdown":
+        return _("the app shut down before this run started")
+    if failure.kind == "process_ended":
+        return _("the process running it ended unexpectedly")
+    return failure.message or _("no reason was recorded")
+
+
+def dataset_corrupt(facts: dict[str, object]) -> str:
+    title, path = DATASET_INFO[str(facts["dataset"])].title, facts.get("path", "")
+    problem = facts.get("problem")
+    if problem == "size":
+        why = _("{path} has {size} bytes instead of {expected}: delete it and load the dataset again", path=path,
+                size=number(facts.get("size", 0)), expected=number(facts.get("expected", 0)))
+    elif problem == "md5":
+        why = _("{path} is damaged or cut short (its checksum is wrong): delete it and import or download it again",
+                path=path)
+    elif problem == "download":
+        why = _("a downloaded file was damaged (wrong checksum) and was removed: replace the mirror's copy or import "
+                "the four files from a folder")
+    elif problem == "shape":
+        why = _("the files in {path} do not hold {count} 28×28 images with labels 0–9", path=path,
+                count=number(facts.get("count", 0)))
+    else:
+        why = _("the files in {path} could not be read ({cause})", path=path, cause=facts.get("cause", ""))
+    return _("{dataset} is damaged: {why}.", dataset=title, why=why)
+
+
+def model_unavailable(facts: dict[str, object]) -> str:
+    if "parent_id" in facts:
+        return _("run #{id}, which this run continues, was deleted", id=facts["parent_id"])
+    if "builtin" in facts:
+        return _("the built-in model's file {path} is missing; it comes with the app (restore it with git checkout)",
+                 path=facts["builtin"])
+    why = {
+        "queued": _("it has not started yet"),
+        "running": _("it is still training; its weights are saved when it finishes or is stopped"),
+        "failed": _("it failed"),
+        "interrupted": _("it was interrupted before finishing"),
+    }.get(str(facts.get("status")), _("its weights file is missing"))
+    return _("run #{id} ({name}) has no trained weights: {why}", id=facts.get("run_id"), name=facts.get("name", ""),
+             why=why)
+
+
+def weights_damaged(facts: dict[str, object]) -> str:
+    path, cause = facts.get("path", ""), facts.get("cause", "")
+    return {
+        "missing": lambda: _("the weights file {path} does not exist", path=path),
+        "unreadable": lambda: _("the weights file {path} is damaged: it cannot be read ({cause})", path=path,
+                                cause=cause),
+        "no_config": lambda: _("the weights file {path} is damaged: its settings are missing or wrong ({cause})",
+                               path=path, cause=cause),
+        "mismatch": lambda: _("the weights file {path} does not fit the network its settings describe ({cause})",
+                              path=path, cause=cause),
+        "optimizer": lambda: _("the weights file {path} has a damaged optimizer state ({cause})", path=path,
+                               cause=cause),
+    }.get(str(facts.get("problem")), lambda: _("the weights file {path} is damaged", path=path))()
 
 
 def dataset_unavailable(details: dict[str, object]) -> str:

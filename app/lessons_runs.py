@@ -9,6 +9,7 @@ from collections.abc import Callable
 import streamlit as st
 
 from app import identity, resources, run_scope
+from app.errors import error_text
 from app.i18n import _
 from app.run_views import progress_fraction, progress_line
 from app.ui_settings import LIVE_REFRESH_S
@@ -33,7 +34,7 @@ def start_runs(lesson: str, configs: dict[str, TrainConfig], names: dict[str, st
     except (NotPermitted, LimitReached) as exc:
         st.session_state[f"learn_{lesson}_error"] = run_scope.refusal(exc)
     except (ConfigError, ValueError) as exc:
-        st.session_state[f"learn_{lesson}_error"] = _("Could not start the runs: {error}", error=str(exc))
+        st.session_state[f"learn_{lesson}_error"] = _("Could not start the runs: {error}", error=error_text(exc))
     st.session_state[_state_key(lesson)] = ids
 
 

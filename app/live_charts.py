@@ -19,6 +19,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from app import charts, resources
+from app.errors import error_text
 from app.i18n import _
 from mnist_core.events import EpochMetrics, LossPoints
 from mnist_core.live import LiveCurves
@@ -120,7 +121,7 @@ def show(record: RunRecord) -> None:
     try:
         chart.refresh(store)
     except RunNotFound as exc:  # deleted by another session while this one shows it
-        st.info(str(exc))
+        st.info(error_text(exc))
         return
     loss = chart.loss_figure()
     if loss is None:

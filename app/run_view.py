@@ -10,7 +10,7 @@ import streamlit as st
 
 from app import charts, identity, live_charts, resources, run_scope
 from app.continue_training import continue_training, lineage_caption
-from app.errors import error_text
+from app.errors import error_text, failure_text
 from app.i18n import _, number, percent
 from app.run_views import (
     architecture,
@@ -26,6 +26,7 @@ from app.test_results import test_diagnostics
 from app.ui_settings import LIVE_REFRESH_S
 from mnist_core.actors import NotPermitted
 from mnist_core.data import dataset_status
+from mnist_core.events import LossPoints
 from mnist_core.run_record import RunRecord
 from mnist_core.store import RunNotFound
 
@@ -122,14 +123,15 @@ def finished_run(record: RunRecord) -> None:
     """A run that ended: why it failed, or its test results and diagnostics."""
     run_summary(record)
     if record.status == "failed":
-        st.error(_("This run failed: {reason}", reason=record.error or _("no reason was recorded")))
+        st.error(_("This run failed: {reason}", reason=failure_text(record.failure) if record.failure
+                   else _("no reason was recorded")))
         missing = [s.title for s in dataset_status() if s.name == record.config.dataset and not s.present]
         if missing:
             st.info(_("{dataset} is not on this machine yet: the sidebar's “How to get {dataset}” says how to get "
                       "it; then start the run again.", dataset=missing[0]))
     elif record.status == "interrupted":
         st.warning(_("This run was interrupted ({reason}): the charts show how far it got; start it again to "
-                     "finish it.", reason=record.error or _("its process ended")))
+                     "finish it.", reason=failure_text(record.failure) if record.failure else _("its process ended")))
     elif record.status == "stopped" and record.started is None:
         st.info(_("You cancelled this run before it started: it never trained, so it has no results."))
         return

@@ -69,7 +69,8 @@ def resume_point(store: RunStore, run_id: int) -> ResumeFrom | None:
     try:
         parent, loaded = store.get(parent_id), store.load_model(parent_id)
     except KeyError:  # store.RunNotFound (a KeyError; store imports this module): the child fails with a reason
-        raise ModelUnavailable(f"run {parent_id}, which this run continues, was deleted") from None
+        raise ModelUnavailable(f"run {parent_id}, which this run continues, was deleted",
+                               {"parent_id": parent_id}) from None
     losses, epochs = store.losses(parent_id), store.epochs(parent_id)
     progress = parent.progress or {}
     iteration = max(losses.iterations[-1] if losses.iterations else 0, progress.get("iteration", 0))

@@ -30,13 +30,18 @@ class DatasetUnavailable(RuntimeError):
     """The dataset's files are missing and could not be downloaded. `details` (when known) holds the facts of the
     message as data (dataset, missing, directory, source, cause), so the app can word them in the student's language."""
 
+    failure_kind = "dataset_unavailable"
+
     def __init__(self, message: str, details: dict[str, object] | None = None) -> None:
         super().__init__(message)
         self.details = details or {}
 
 
 class DatasetCorrupt(DatasetUnavailable):
-    """A dataset file is present but damaged (wrong checksum, truncated, wrong format)."""
+    """A dataset file is present but damaged (wrong checksum, truncated, wrong format). `details`: dataset, problem
+    (size, md5, download, unreadable or shape), path, and that problem's facts."""
+
+    failure_kind = "dataset_corrupt"
 
 
 @dataclass(frozen=True)
@@ -147,7 +152,8 @@ def import_dataset(name: str, source_dir: Path, root: Path | None = None) -> lis
         if found is None:
             raise DatasetUnavailable(f"{gz} is not in {source_dir} (looked in {', '.join(str(c.parent) for c in candidates)})")
         if md5_of(found) != md5:
-            raise DatasetCorrupt(f"{found} is corrupt: its md5 is not {md5}; copy it again from a good source")
+            raise DatasetCorrupt(f"{found} is corrupt: its md5 is not {md5}; copy it again from a good source",
+                                 {"dataset": info.name, "problem": "md5", "path": str(found)})
         sources.append(found)
     target = raw_dir(name, root)
     target.mkdir(parents=True, exist_ok=True)
@@ -191,12 +197,15 @@ def _check_files(info: DatasetInfo, raw: Path) -> list[str]:
             if unpacked.stat().st_size != expected:
                 raise DatasetCorrupt(
                     f"{unpacked} is corrupt: {unpacked.stat().st_size:,} bytes instead of {expected:,}. "
-                    "Delete it and load again (the .gz is unpacked anew or downloaded)."
+                    "Delete it and load again (the .gz is unpacked anew or downloaded).",
+                    {"dataset": info.name, "problem": "size", "path": str(unpacked),
+                     "size": unpacked.stat().st_size, "expected": expected},
                 )
         elif (raw / gz).exists():
             if md5_of(raw / gz) != md5:
                 raise DatasetCorrupt(
-                    f"{raw / gz} is corrupt or truncated (md5 is not {md5}). Delete it and import or download it again."
+                    f"{raw / gz} is corrupt or truncated (md5 is not {md5}). Delete it and import or download it again.",
+                    {"dataset": info.name, "problem": "md5", "path": str(raw / gz)},
                 )
         else:
             missing.append(gz)
@@ -214,7 +223,8 @@ def _refuse_bad_downloads(info: DatasetInfo, raw: Path, downloaded: list[str]) -
             raise DatasetCorrupt(
                 f"{gz} downloaded from {source} is corrupt (md5 is not {info.md5[gz]}), so it was not used and "
                 f"was removed from {raw}. Replace the mirror's copy, or copy the four files {', '.join(info.files)} "
-                f"with `python -m mnist_core data import {info.name} DIR`."
+                f"with `python -m mnist_core data import {info.name} DIR`.",
+                {"dataset": info.name, "problem": "download", "path": str(path), "mirror": mirror or ""},
             )
 
 
@@ -234,10 +244,12 @@ def _load(name: str, root: Path) -> Dataset:
             raise DatasetUnavailable(_unavailable_message(info, raw, missing, cause),
                                      {"dataset": info.name, "missing": tuple(missing), "directory": str(raw),
                                       "mirror": settings.mirror() or "", "cause": cause}) from None
-        raise DatasetCorrupt(f"{info.title} files in {raw} could not be read: {cause}") from None
+        raise DatasetCorrupt(f"{info.title} files in {raw} could not be read: {cause}",
+                             {"dataset": info.name, "problem": "unreadable", "path": str(raw), "cause": cause}) from None
     for split, images, labels, count in (("train", train.data, train.targets, 60_000), ("test", test.data, test.targets, 10_000)):
         if images.shape != (count, 28, 28) or labels.shape != (count,) or int(labels.min()) < 0 or int(labels.max()) > 9:
-            raise DatasetCorrupt(f"{info.title} {split} files in {raw} do not hold {count:,} 28x28 images with labels 0-9")
+            raise DatasetCorrupt(f"{info.title} {split} files in {raw} do not hold {count:,} 28x28 images with labels 0-9",
+                                 {"dataset": info.name, "problem": "shape", "path": str(raw), "count": count})
     scaled = train.data.float().div_(255)
     return Dataset(
         name=name,

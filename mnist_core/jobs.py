@@ -20,6 +20,7 @@ from mnist_core.config import TrainConfig
 from mnist_core.continuation import continued_config, resume_point
 from mnist_core.data import DatasetUnavailable, load_dataset
 from mnist_core.events import EpochMetrics, LossPoints, Progress, TrainEvent
+from mnist_core.failures import SHUTDOWN, Failure, failure_of
 from mnist_core.run_names import race_run_name
 from mnist_core.store import RunNotFound, RunStore
 from mnist_core.training import TrainResult, flush_denormals, pick_device, train
@@ -28,7 +29,6 @@ from mnist_core.worker_pool import LocalPool, WorkerLost
 log = logging.getLogger(__name__)
 
 PROGRESS_INTERVAL_S = 0.25  # the UI polls a few times a second; more progress writes only add lock traffic
-SHUTDOWN_MESSAGE = "the app shut down before this run started"
 
 
 class _StoreWriter:
@@ -70,7 +70,7 @@ def execute_run(
     trainer: Callable[..., TrainResult] = train,
 ) -> TrainResult | None:
     """Run one stored run in this thread: mark it running, train, stream events into the store, then
-    `store.finish` (completed/stopped) or `store.fail` with a one-line message. `trainer` is `training.train` or
+    `store.finish` (completed/stopped) or `store.fail` with the failure's kind, facts and English line. `trainer` is `training.train` or
     a stand-in with its signature that trains elsewhere (the Ray backend's, which relays the remote events).
 
     Returns the result, or None when the run failed, was deleted meanwhile, or had already ended
@@ -91,33 +91,26 @@ def execute_run(
     except RunNotFound:
         log.info("run %s was deleted while it ran; its result is discarded", run_id)
     except DatasetUnavailable as exc:
-        _fail(store, run_id, str(exc))
+        _fail(store, run_id, failure_of(exc))
     except Exception as exc:  # any failure must end up in the run's row, not kill the worker thread
         log.exception("run %s failed", run_id)
-        _fail(store, run_id, describe_error(exc))
+        _fail(store, run_id, failure_of(exc))
     return None
 
 
-def describe_error(exc: BaseException) -> str:
-    """One line for the UI: the exception type and the first line of its message."""
-    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
-    name = type(exc).__name__
-    return f"{name}: {lines[0]}" if lines else name
-
-
-def _fail_if_active(store: RunStore, run_id: int, message: str) -> None:
+def _fail_if_active(store: RunStore, run_id: int, failure: Failure) -> None:
     """Mark a run failed unless it already ended (a worker may die just after storing its result)."""
     try:
         record = store.get(run_id)
         if record.is_active or record.status == "interrupted":  # interrupted: the store's own crash recovery
-            store.fail(run_id, message)  # came first; this message says more
+            store.fail(run_id, failure)  # came first; this failure says more
     except RunNotFound:
         pass
 
 
-def _fail(store: RunStore, run_id: int, message: str) -> None:
+def _fail(store: RunStore, run_id: int, failure: Failure) -> None:
     try:
-        store.fail(run_id, message)
+        store.fail(run_id, failure)
     except RunNotFound:
         pass  # deleted meanwhile: nothing left to mark
 
@@ -277,7 +270,7 @@ class JobManager:
                 event.set()
             for rid in cancelled:
                 try:
-                    self.store.set_status(rid, "interrupted", SHUTDOWN_MESSAGE)
+                    self.store.set_status(rid, "interrupted", SHUTDOWN)
                 except RunNotFound:
                     pass
                 self._done.pop(rid).set()
@@ -302,11 +295,11 @@ class JobManager:
                 self.backend.run(slot, run_id, config, stop)
             except WorkerLost as exc:
                 log.error("run %s: %s", run_id, exc)
-                _fail_if_active(self.store, run_id, str(exc))
+                _fail_if_active(self.store, run_id, failure_of(exc))
             except Exception as exc:  # execute_run records failures itself; this is the thread's last resort
                 log.exception("worker crashed while running run %s", run_id)
                 try:
-                    _fail(self.store, run_id, describe_error(exc))
+                    _fail(self.store, run_id, failure_of(exc))
                 except Exception:
                     log.exception("could not mark run %s failed", run_id)
             finally:

@@ -39,7 +39,8 @@ def load_default_model(path: Path = DEFAULT_MODEL_PATH) -> LoadedModel:
     """The LeNet that ships with the app, so predicting works before anything has been trained."""
     if not Path(path).is_file():
         raise ModelUnavailable(
-            f"the built-in model {path} is missing; it ships with the repository (restore it with git checkout)"
+            f"the built-in model {path} is missing; it ships with the repository (restore it with git checkout)",
+            {"builtin": str(path)},
         )
     loaded = load_model(path)
     return dataclasses.replace(loaded, label=f"Built-in LeNet ({DATASET_INFO[loaded.config.dataset].title})")

@@ -36,7 +36,14 @@ PACKAGE_DIR = Path(__file__).resolve().parent
 
 
 class RayWorkerLost(RuntimeError):
-    """The Ray worker or node training a run died before returning its result."""
+    """The Ray worker or node training a run died before returning its result. `details`: pid and node of the
+    worker when known, and the Ray error's name."""
+
+    failure_kind = "ray_worker_lost"
+
+    def __init__(self, message: str, details: dict[str, object]) -> None:
+        super().__init__(message)
+        self.details = details
 
 
 class RunHub:
@@ -157,7 +164,9 @@ class RemoteTrainer:
         except ray.exceptions.RayError as exc:  # worker or node died, task cancelled, ...
             where = ray.get(self.hub.worker.remote(run_id))
             place = f" (pid {where[0]} on {node_address(where[1])})" if where else ""
-            raise RayWorkerLost(f"the Ray worker training this run{place} was lost: {type(exc).__name__}") from None
+            raise RayWorkerLost(f"the Ray worker training this run{place} was lost: {type(exc).__name__}",
+                                {"pid": where[0] if where else None, "node": node_address(where[1]) if where else "",
+                                 "error": type(exc).__name__}) from None
 
     @staticmethod
     def _rebuild(config: TrainConfig, weights: dict, result: TrainResult) -> TrainResult:

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from mnist_core.config import TrainConfig
+from mnist_core.failures import Failure
 
 STATUSES = ("queued", "running", "completed", "stopped", "failed", "interrupted")
 ACTIVE_STATUSES = ("queued", "running")
@@ -36,6 +37,12 @@ class RunRecord:
     owner_id: str | None = None  # who started it (mnist_core.actors); None: before runs had owners
     owner_name: str | None = None
     parent_id: int | None = None  # the run this one continues training (mnist_core.continuation)
+    error_facts: str | None = None  # the failure's kind and facts as JSON (mnist_core.failures); `error` is its English
+
+    @property
+    def failure(self) -> Failure | None:
+        """Why it failed or was interrupted, as data the app words; None when nothing went wrong."""
+        return Failure.from_row(self.error, self.error_facts)
 
     @property
     def is_active(self) -> bool:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from mnist_core.actors import add_owner_columns
 from mnist_core.continuation import add_continuation_columns
+from mnist_core.failures import add_failure_column
 
 SCHEMA_VERSION = 1
 
@@ -46,3 +47,4 @@ def upgrade_schema(conn: sqlite3.Connection, db_path: Path) -> None:
         conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
     add_owner_columns(conn)  # an older database of the same schema gains them in place
     add_continuation_columns(conn)
+    add_failure_column(conn)

@@ -23,6 +23,7 @@ from mnist_core.actors import COMMAND_LINE, Actor, check_may_change_in
 from mnist_core.config import TrainConfig
 from mnist_core.continuation import confidence_bytes, confidences_from_bytes
 from mnist_core.events import EpochMetrics, LossPoints, Progress
+from mnist_core.failures import PROCESS_ENDED, Failure
 from mnist_core.run_names import clean_run_name, default_run_name
 from mnist_core.run_owner import process_alive, this_process
 from mnist_core.run_record import ACTIVE_STATUSES, STATUSES, RunRecord
@@ -32,7 +33,6 @@ from mnist_core.weights import LoadedModel, ModelUnavailable, load_model, save_m
 
 BUSY_TIMEOUT_S = 10.0
 MAX_ERROR_LENGTH = 500
-INTERRUPTED_MESSAGE = "the process running it ended unexpectedly"
 
 class RunNotFound(KeyError):
     """No run with that id (it never existed or was deleted)."""
@@ -121,9 +121,9 @@ class RunStore:
         if dead:
             with self._write() as conn:
                 conn.executemany(
-                    "UPDATE runs SET status = 'interrupted', error = ?, finished = ? "
+                    "UPDATE runs SET status = 'interrupted', error = ?, error_facts = ?, finished = ? "
                     "WHERE id = ? AND status IN ('queued', 'running')",
-                    [(INTERRUPTED_MESSAGE, time.time(), run_id) for run_id in dead],
+                    [(PROCESS_ENDED.message, PROCESS_ENDED.facts_json(), time.time(), run_id) for run_id in dead],
                 )
         return dead
 
@@ -148,10 +148,11 @@ class RunStore:
             conn.execute("UPDATE runs SET name = ? WHERE id = ?", (name or default_run_name(run_id, config), run_id))
         return run_id
 
-    def set_status(self, run_id: int, status: str, error: str | None = None) -> None:
+    def set_status(self, run_id: int, status: str, failure: Failure | None = None) -> None:
         _check_status(status)
         finished = None if status in ACTIVE_STATUSES else time.time()
-        self._update(run_id, "status = ?, error = ?, finished = ?", (status, _clean_error(error), finished))
+        error, facts = (_clean_error(failure.message), failure.facts_json()) if failure else (None, None)
+        self._update(run_id, "status = ?, error = ?, error_facts = ?, finished = ?", (status, error, facts, finished))
 
     def mark_running(self, run_id: int, device: str) -> bool:
         """queued/running → running on `device`, owned by this process. False if the run already ended
@@ -194,7 +195,7 @@ class RunStore:
                 for metrics in result.epochs:
                     _insert_epoch(conn, run_id, metrics)
                 conn.execute(
-                    "UPDATE runs SET status = ?, error = NULL, device = ?, duration_s = ?, test_loss = ?, "
+                    "UPDATE runs SET status = ?, error = NULL, error_facts = NULL, device = ?, duration_s = ?, test_loss = ?, "
                     "test_accuracy = ?, test_predictions = ?, test_confidences = ?, finished = ? WHERE id = ?",
                     (result.status, str(result.device), result.seconds, result.test_loss, result.test_accuracy,
                      predictions, confidence_bytes(result.test_confidences), time.time(), run_id),
@@ -203,8 +204,8 @@ class RunStore:
             path.unlink(missing_ok=True)  # deleted while training: leave no orphan file behind
             raise
 
-    def fail(self, run_id: int, message: str) -> None:
-        self.set_status(run_id, "failed", message)
+    def fail(self, run_id: int, failure: Failure) -> None:
+        self.set_status(run_id, "failed", failure)
 
     def rename(self, run_id: int, name: str, actor: Actor = COMMAND_LINE) -> None:
         """NotPermitted (nothing changed) unless `actor` owns the run or may change any."""
@@ -258,7 +259,8 @@ class RunStore:
                 "failed": f"it failed ({record.error})" if record.error else "it failed",
                 "interrupted": "it was interrupted before finishing",
             }.get(record.status, f"its weights file {path} does not exist")
-            raise ModelUnavailable(f"run {run_id} ({record.name}) has no trained weights to predict with: {why}")
+            raise ModelUnavailable(f"run {run_id} ({record.name}) has no trained weights to predict with: {why}",
+                                   {"run_id": run_id, "name": record.name, "status": record.status})
         return load_model(path, label=record.name, run_id=run_id)
 
     # -- reading -----------------------------------------------------------------------------------

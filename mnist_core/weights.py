@@ -18,11 +18,21 @@ from mnist_core.models import build_model
 
 
 class WeightsError(ValueError):
-    """A weights file that is missing, damaged or does not fit the network its metadata describes."""
+    """A weights file that is missing, damaged or does not fit the network its metadata describes. `details`: the
+    facts as data (problem: missing, unreadable, no_config, mismatch or optimizer; path; cause), worded by the app."""
+
+    failure_kind = "weights_damaged"
+
+    def __init__(self, message: str, details: dict[str, object] | None = None) -> None:
+        super().__init__(message)
+        self.details = details or {}
 
 
 class ModelUnavailable(WeightsError):
-    """There is no weights file to load (a run still training, a failed run, or a missing built-in model)."""
+    """There is no weights file to load (a run still training, a failed run, or a missing built-in model).
+    `details`: run_id, name and status of the run, or parent_id when a continued run's parent was deleted."""
+
+    failure_kind = "model_unavailable"
 
 
 @dataclass(frozen=True)
@@ -87,7 +97,8 @@ def load_optimizer_state(path: Path) -> dict | None:
     try:
         groups = json.loads(meta[OPTIMIZER_GROUPS_KEY])
     except json.JSONDecodeError as exc:
-        raise WeightsError(f"{path} has damaged optimizer metadata ({exc.msg})") from None
+        raise WeightsError(f"{path} has damaged optimizer metadata ({exc.msg})",
+                           {"problem": "optimizer", "path": str(path), "cause": exc.msg}) from None
     return {"state": state, "param_groups": groups}
 
 
@@ -98,7 +109,8 @@ def _read(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
         raw = path.read_bytes()
         return load(raw), _metadata(raw)
     except (SafetensorError, OSError, ValueError) as exc:
-        raise WeightsError(f"{path} is not a readable safetensors weights file ({exc})") from None
+        raise WeightsError(f"{path} is not a readable safetensors weights file ({exc})",
+                           {"problem": "unreadable", "path": str(path), "cause": str(exc)}) from None
 
 
 def _metadata(raw: bytes) -> dict[str, str]:
@@ -122,19 +134,21 @@ def load_model(path: Path, label: str | None = None, run_id: int | None = None) 
     """Rebuild the network from the file's config and load its tensors, checking names and shapes."""
     path = Path(path)
     if not path.is_file():
-        raise WeightsError(f"weights file {path} does not exist")
+        raise WeightsError(f"weights file {path} does not exist", {"problem": "missing", "path": str(path)})
     tensors, meta = _read(path)
     try:
         config = TrainConfig.from_json(meta["config"]).validated()
         mean, std = float(meta["mean"]), float(meta["std"])
     except (KeyError, ValueError, TypeError, ConfigError) as exc:
-        raise WeightsError(f"{path} has no valid training config in its metadata ({exc})") from None
+        raise WeightsError(f"{path} has no valid training config in its metadata ({exc})",
+                           {"problem": "no_config", "path": str(path), "cause": str(exc)}) from None
     model = build_model(config)
     expected = {name: tuple(t.shape) for name, t in model.state_dict().items()}
     tensors = {name: t for name, t in tensors.items() if not name.startswith(OPTIMIZER_PREFIX)}
     found = {name: tuple(t.shape) for name, t in tensors.items()}
     if expected != found:
         wrong = sorted(set(expected.items()) ^ set(found.items()))[:3]
-        raise WeightsError(f"{path} does not match its config's network (first differences: {wrong})")
+        raise WeightsError(f"{path} does not match its config's network (first differences: {wrong})",
+                           {"problem": "mismatch", "path": str(path), "cause": str(wrong)})
     model.load_state_dict(tensors)
     return LoadedModel(model.eval(), config, mean, std, meta, label or path.stem, run_id)

@@ -29,9 +29,12 @@ _EOF = object()
 class WorkerLost(RuntimeError):
     """The worker process ended (killed, out of memory, crashed) while it trained a run."""
 
+    failure_kind = "worker_lost"
+
     def __init__(self, pid: int, returncode: int | None) -> None:
         super().__init__(pid, returncode)
         self.pid, self.returncode = pid, returncode
+        self.details = {"pid": pid, "returncode": returncode}
 
     def __str__(self) -> str:
         how = f"exit code {self.returncode}" if self.returncode is not None else "no exit code"

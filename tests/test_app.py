@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from mnist_core.failures import failure_of
 from mnist_core.store import RunStore
 
 from app_harness import button, figure_titled, metric, start_app, texts, wait_until_finished
@@ -148,10 +149,10 @@ def test_train_page_shows_why_a_run_failed(runs_root: Path) -> None:
 
     store = RunStore(runs_root)
     run_id = store.create_run(QUICK, name="doomed")
-    store.fail(run_id, "DatasetUnavailable: MNIST is not available")
+    store.fail(run_id, failure_of(RuntimeError("CUDA out of memory")))
     app = start_app("train")
     assert app.selectbox(key="train_selected_run").value == run_id
-    assert "This run failed: DatasetUnavailable: MNIST is not available" in texts(app, "error")
+    assert "This run failed: an unexpected error in training (RuntimeError: CUDA out of memory)" in texts(app, "error")
     assert not [m for m in app.metric if m.label == "Test accuracy"]
 
 

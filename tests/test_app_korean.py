@@ -217,3 +217,69 @@ def test_a_korean_csv_export_has_korean_headers_and_a_bom(korean_runs: list[int]
     assert set(table["실행"]) == {"첫 실행", "두 번째 실행"} and set(table["상태"]) == {"완료"}
 
 
+
+
+def failed_runs(store: RunStore, tmp_path: Path, data_root: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
+    """Runs that failed for real reasons, each as a worker stores it: no dataset and no mirror to download it from,
+    a damaged dataset file, a parent deleted before its continuation trained; and the failures of a killed worker,
+    an error inside PyTorch and a server restart, stored as the job manager stores them."""
+    import socket
+    import threading
+
+    from mnist_core.failures import PROCESS_ENDED, failure_of
+    from mnist_core.jobs import execute_run
+    from mnist_core.worker_pool import WorkerLost
+
+    with socket.socket() as s:  # a port nobody listens on: the download fails at once, offline
+        s.bind(("127.0.0.1", 0))
+        monkeypatch.setenv("MNIST_PLAYGROUND_MIRROR", f"http://127.0.0.1:{s.getsockname()[1]}")
+    damaged = tmp_path / "damaged"
+    (damaged / "MNIST" / "raw").mkdir(parents=True)
+    for name in DATASET_FILES:
+        (damaged / "MNIST" / "raw" / name).write_bytes(b"not a gzip file")
+    runs = {}
+    for reason, root in (("missing", tmp_path / "empty"), ("damaged", damaged)):
+        runs[reason] = store.create_run(QUICK, name=f"실패 {len(runs) + 1}")
+        execute_run(store, runs[reason], QUICK, stop=threading.Event(), device="cpu", data_root=root)
+    parent = store.create_run(QUICK, name="부모 실행")
+    runs["orphan"] = store.create_run(QUICK, name="이어 가는 실행", parent_id=parent)
+    store.delete(parent)
+    execute_run(store, runs["orphan"], QUICK, stop=threading.Event(), device="cpu", data_root=data_root)
+    for reason, failure in (("killed", failure_of(WorkerLost(4321, -9))),
+                            ("pytorch", failure_of(RuntimeError("CUDA out of memory")))):
+        runs[reason] = store.create_run(QUICK, name=f"실패 {len(runs) + 1}")
+        store.fail(runs[reason], failure)
+    runs["restart"] = store.create_run(QUICK, name="중단된 실행")
+    store.set_status(runs["restart"], "interrupted", PROCESS_ENDED)
+    return runs
+
+
+DATASET_FILES = ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz", "t10k-images-idx3-ubyte.gz",
+                 "t10k-labels-idx1-ubyte.gz")
+EXPECTED_KOREAN = {
+    "missing": "MNIST을(를) 쓸 수 없습니다",
+    "damaged": "MNIST 데이터가 손상되었습니다",
+    "orphan": "이 실행이 이어 가는 실행 #",
+    "killed": "프로세스(번호 4321)가 강제로 끝났습니다 (시그널 9)",
+    "pytorch": "학습 중에 예상하지 못한 오류가 났습니다 (RuntimeError: CUDA out of memory)",
+    "restart": "이 실행을 맡은 프로세스가 예기치 않게 끝났습니다",
+}
+
+
+def test_why_a_run_failed_is_said_in_korean(runs_root: Path, data_root: Path, tmp_path: Path,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    store = RunStore(runs_root)
+    runs = failed_runs(store, tmp_path, data_root, monkeypatch)
+    assert {reason: store.get(run_id).status for reason, run_id in runs.items()} == {
+        **{reason: "failed" for reason in runs}, "restart": "interrupted"}
+    for reason, run_id in runs.items():
+        with use_language("ko"):
+            app = start_app("train", {"lang": "ko", "train_selected_run": str(run_id)})
+        assert app.selectbox(key="train_selected_run").value == run_id
+        shown = " ".join([*texts(app, "error"), *texts(app, "warning")])
+        assert EXPECTED_KOREAN[reason] in shown, (reason, shown)
+        # What stays in English: paths and the words of PyTorch's own message, as they were written; and the
+        # dataset message's "USB" and "<file>" (a file name's place in a path).
+        facts = " ".join(map(str, store.get(run_id).failure.facts.values()))
+        allowed = {"MNIST", "Playground", "USB", "file", *english_words(facts), *english_words(str(tmp_path))}
+        assert not english_on_page(app, allowed), (reason, english_on_page(app, allowed))

@@ -118,6 +118,9 @@ def test_failure_is_recorded_with_a_one_line_message(store: RunStore, make_manag
     record = store.get(run_id)
     assert record.status == "failed"
     assert "is corrupt or truncated" in record.error and "\n" not in record.error
+    # Kept as data too, so the app words it in the student's language.
+    assert record.failure.kind == "dataset_corrupt"
+    assert record.failure.facts == {"dataset": "mnist", "problem": "md5", "path": str(raw / "train-images-idx3-ubyte.gz")}
     assert not store.has_weights(run_id)
 
 
@@ -156,6 +159,7 @@ def test_shutdown_interrupts_the_queue_and_refuses_new_runs(store: RunStore, mak
     manager.shutdown(timeout=30)
     assert store.get(running).status == "stopped"
     assert store.get(queued).status == "interrupted" and "shut down" in store.get(queued).error
+    assert store.get(queued).failure.kind == "shutdown"
     with pytest.raises(RuntimeError, match="shut down"):
         manager.submit(TINY)
 

@@ -20,6 +20,7 @@ from mnist_core.calibration import (
 )
 from mnist_core.config import TrainConfig
 from mnist_core.data import Dataset, load_dataset, normalize
+from mnist_core.failures import failure_of
 from mnist_core.jobs import execute_run
 from mnist_core.network_view import feature_maps, first_layer_pictures
 from mnist_core.predict import DEFAULT_MODEL_PATH, load_default_model, predict, predict_image, preprocess_for
@@ -210,7 +211,7 @@ def test_runs_without_weights_say_why(store: RunStore) -> None:
     with pytest.raises(ModelUnavailable, match=rf"run {queued} \(waiting\).*not started"):
         store.load_model(queued)
     failed = store.create_run(QUICK, status="running")
-    store.fail(failed, "CUDA out of memory")
+    store.fail(failed, failure_of(RuntimeError("CUDA out of memory")))
     with pytest.raises(ModelUnavailable, match="failed.*CUDA out of memory"):
         store.load_model(failed)
     with pytest.raises(RunNotFound):

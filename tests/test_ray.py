@@ -75,6 +75,8 @@ def test_a_killed_ray_worker_fails_its_run_and_the_next_run_trains(manager: JobM
     record = store.get(doomed)
     assert record.status == "failed"
     assert "Ray worker training this run" in record.error and f"pid {pid} on {ray.util.get_node_ip_address()}" in record.error
+    assert record.failure.kind == "ray_worker_lost"
+    assert (record.failure.facts["pid"], record.failure.facts["node"]) == (pid, ray.util.get_node_ip_address())
     assert not store.has_weights(doomed)
 
     after = manager.submit(TINY.replace(epochs=2))

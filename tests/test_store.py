@@ -14,8 +14,9 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from mnist_core.config import PRESETS, TrainConfig
+from mnist_core.failures import PROCESS_ENDED, Failure
 from mnist_core.schema import StoreError
-from mnist_core.store import INTERRUPTED_MESSAGE, RunNotFound, RunStore
+from mnist_core.store import RunNotFound, RunStore
 from mnist_core.training import EpochMetrics, LossPoints, Progress, TrainResult, train
 from mnist_core.weights import WeightsError
 
@@ -83,12 +84,13 @@ def test_default_names_and_explicit_names(store: RunStore) -> None:
 def test_list_runs_newest_first_with_filters(store: RunStore) -> None:
     ids = [store.create_run(TINY) for _ in range(4)]
     store.set_status(ids[1], "completed")
-    store.fail(ids[2], "boom\nsecond line")
+    store.fail(ids[2], Failure("error", "boom\nsecond line", {"type": "RuntimeError", "detail": "boom"}))
     assert [r.id for r in store.list_runs()] == ids[::-1]
     assert [r.id for r in store.list_runs(limit=2)] == ids[:1:-1]
     assert [r.id for r in store.list_runs(statuses=["queued"])] == [ids[3], ids[0]]
     assert [r.id for r in store.list_runs(statuses=("completed", "failed"))] == [ids[2], ids[1]]
-    assert store.get(ids[2]).error == "boom second line"  # one line for the UI
+    assert store.get(ids[2]).error == "boom second line"  # one line for the CLI
+    assert store.get(ids[2]).failure.facts == {"type": "RuntimeError", "detail": "boom"}  # the facts, for the app
     assert store.get(ids[1]).finished is not None
     with pytest.raises(ValueError, match="unknown run status 'done'"):
         store.list_runs(statuses=["done"])
@@ -269,7 +271,7 @@ def test_runs_of_a_dead_process_become_interrupted(tmp_path: Path) -> None:
     reopened = RunStore(root)
     for run_id in (running, queued, recycled_pid):
         record = reopened.get(run_id)
-        assert (record.status, record.error) == ("interrupted", INTERRUPTED_MESSAGE)
+        assert (record.status, record.error, record.failure) == ("interrupted", PROCESS_ENDED.message, PROCESS_ENDED)
     assert reopened.get(mine).status == "running"  # this process is alive
     assert reopened.get(other_host).status == "running"  # cannot tell for another machine: left alone
     assert reopened.get(done).status == "completed"

@@ -55,6 +55,7 @@ def test_a_killed_worker_fails_its_run_and_the_queue_goes_on(store: RunStore, da
         record = store.get(doomed)
         assert record.status == "failed"
         assert "worker process" in record.error and "ended unexpectedly" in record.error and "signal 9" in record.error
+        assert (record.failure.kind, record.failure.facts) == ("worker_lost", {"pid": victim, "returncode": -9})
         assert not store.has_weights(doomed)
         nxt = store.get(after)
         assert nxt.status == "completed" and nxt.test_accuracy > 0.5

@@ -5,6 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from app import lessons_charts, lessons_runs, resources
+from app.errors import error_text
 from app.i18n import N_, _, number
 from mnist_core.config import TrainConfig
 from mnist_core.data import DatasetUnavailable, normalize
@@ -39,7 +40,7 @@ def layer_stats(scheme: str, activation: str):
 try:
     stats = layer_stats(scheme, activation)
 except DatasetUnavailable as exc:
-    st.warning(_("This part needs the MNIST files: {error}", error=str(exc)))
+    st.warning(_("This part needs the MNIST files: {error}", error=error_text(exc)))
     stats = None
 if stats is not None:
     value_range = (-1.0, 1.0) if activation == "tanh" else (0.0, max(1e-3, max(float(s.values.max()) for s in stats)))
