@@ -122,6 +122,15 @@ def loss_figure(iterations: Sequence[int], losses: Sequence[float], run_id: int 
                    _("iteration (mini-batch updates)"), _(LOSS_AXIS))
 
 
+def add_earlier_run(fig: go.Figure, iterations: Sequence[int], losses: Sequence[float], name: str) -> go.Figure:
+    """The run this one continues, its smoothed loss in grey behind this run's curves: the new curve visibly picks up
+    where the earlier one ended."""
+    x, trend = thin(iterations, smooth(losses, smoothing_window(len(losses))))
+    fig.add_scatter(x=x, y=_finite_or_none(trend), mode="lines", name=name, line={"color": MUTED, "width": 2})
+    fig.data = (fig.data[-1], *fig.data[:-1])  # drawn first, so under this run's lines; listed first, as it came first
+    return fig
+
+
 def epoch_figure(epochs: Sequence[int], train: Sequence[float], validation: Sequence[float | None],
                  metric: str, run_id: int | None) -> go.Figure:
     """Train (solid) vs validation (dashed) per epoch: a growing gap between them is overfitting."""

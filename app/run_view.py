@@ -60,7 +60,13 @@ def training_charts(record: RunRecord) -> None:
         if record.is_active:
             st.caption(_("The first losses appear here within a second of the training starting."))
         return
-    st.plotly_chart(charts.loss_figure(points.iterations, points.losses, record.id), key=f"loss_{record.id}")
+    loss = charts.loss_figure(points.iterations, points.losses, record.id)
+    if record.parent_id is not None:
+        earlier = parent_losses(record.parent_id)
+        if earlier is not None:
+            charts.add_earlier_run(loss, earlier[1].iterations, earlier[1].losses,
+                                   _("{run} (continued)", run=earlier[0].name))
+    st.plotly_chart(loss, key=f"loss_{record.id}")
     if not epochs:
         st.caption(_("Accuracy per epoch appears when the first epoch ends."))
         return
@@ -76,6 +82,15 @@ def training_charts(record: RunRecord) -> None:
                         key=f"epoch_loss_{record.id}")
     if all(m.val_accuracy is None for m in epochs):
         st.caption(_("No validation curve: this run used all training images (validation size 0)."))
+
+
+def parent_losses(parent_id: int) -> tuple[RunRecord, LossPoints] | None:
+    """The run a continued run started from and its loss points; None once it was deleted."""
+    store = resources.store()
+    try:
+        return store.get(parent_id), store.losses(parent_id)
+    except RunNotFound:
+        return None
 
 
 def stop_button(record: RunRecord) -> None:

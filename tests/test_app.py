@@ -392,7 +392,9 @@ def test_continue_training_from_a_finished_run(runs_root: Path, data_root: Path)
     assert store.losses(child).iterations == list(range(41, 81))
     assert [m.epoch for m in store.epochs(child)] == [3, 4]
     loss = figure_titled(app, "Training loss per iteration")
-    assert loss["data"][0]["x"][0] == 41 and loss["data"][0]["x"][-1] == 80
+    # The parent's curve first, in grey, ending where the child's begins.
+    assert loss["data"][0]["name"] == "first two (continued)" and loss["data"][0]["x"][-1] == 40
+    assert loss["data"][1]["x"][0] == 41 and loss["data"][1]["x"][-1] == 80
     assert figure_titled(app, "Accuracy per epoch")["data"][0]["x"] == [3, 4]
     assert store.get(child).test_accuracy > 0.5
 
