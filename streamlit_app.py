@@ -8,6 +8,7 @@ from app import navigation, sidebar
 
 st.set_page_config(page_title="MNIST Playground", page_icon="🔢", layout="wide")
 
-current = st.navigation(list(navigation.pages().values()))
+# Streamlit's own menu is hidden: its links drop the language and identity parameters (see app/navigation.py).
+current = st.navigation(list(navigation.pages().values()), position="hidden")
 sidebar.show()
 current.run()

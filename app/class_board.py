@@ -93,7 +93,7 @@ def show(records: list[RunRecord]) -> None:
     sort = st.radio(_("Sort by"), list(SORTS), key="board_sort", horizontal=True, persist_state="session",
                     format_func=lambda s: _(SORTS[s]))
     table = board_table(records, sort)
-    st.dataframe(table, hide_index=True, column_config={
+    st.dataframe(table, hide_index=True, placeholder="–", column_config={  # the course's rows have no times
         _(HEADERS["accuracy"]): st.column_config.NumberColumn(format="%.4f")})
     st.download_button(_("Download the board as CSV"), csv_bytes(table), file_name="mnist-class-board.csv",
                        mime="text/csv", icon=":material/download:", key="board_csv")

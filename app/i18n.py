@@ -108,18 +108,10 @@ def use_language(code: str) -> Iterator[None]:
 
 
 def set_language(code: str) -> None:
-    """Switch this session's language and keep it in the URL."""
+    """Switch this session's language (app.navigation keeps it in the URL as `?lang=`)."""
     if code not in LANGUAGES:
         raise ValueError(f"unknown language {code!r}; choose one of {', '.join(LANGUAGES)}")
     st.session_state[_STATE_KEY] = code
-    st.query_params[QUERY_KEY] = code
-
-
-def keep_in_url() -> None:
-    """Write the session's language into the URL (`?lang=`), so a reload or a copied link keeps it."""
-    code = language()
-    if st.query_params.get(QUERY_KEY) != code:
-        st.query_params[QUERY_KEY] = code
 
 
 def _switched() -> None:

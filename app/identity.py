@@ -59,6 +59,8 @@ def _start_over() -> None:
     st.session_state[_TOKEN_KEY] = secrets.token_urlsafe(TOKEN_BYTES)
     st.session_state[_NAME_KEY] = ""
     st.session_state["identity_name_box"] = ""
+    if teacher.enabled():
+        teacher.leave()  # the next person at this computer is not the teacher
 
 
 def owner_id_of(secret: str) -> str:
@@ -91,17 +93,14 @@ def display_name() -> str:
 
 def current_actor() -> Actor:
     """Who acts in this browser session: its owner id and name, and whether teacher mode is unlocked here."""
-    return Actor(owner_id_of(token()), display_name(), is_teacher=teacher.unlocked())
+    owner_id = owner_id_of(token())
+    return Actor(owner_id, display_name(), is_teacher=teacher.unlocked(owner_id))
 
 
-def keep_in_url() -> None:
-    """Write the token and the typed name into the URL on every run: a page change drops the query string."""
-    wanted = {TOKEN_PARAM: token(), NAME_PARAM: typed_name()}
-    for param, value in wanted.items():
-        if value and st.query_params.get(param) != value:
-            st.query_params[param] = value
-        elif not value and param in st.query_params:
-            del st.query_params[param]
+def url_params() -> dict[str, str]:
+    """The token and the typed name as the URL keeps them (app.navigation writes them): `?me=...&who=...`."""
+    name = typed_name()
+    return {TOKEN_PARAM: token(), **({NAME_PARAM: name} if name else {})}
 
 
 def _rename_me() -> None:

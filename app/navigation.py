@@ -1,12 +1,23 @@
-"""The app's pages as st.Page objects: built here, so the entry script and the pages' links share them."""
+"""The app's pages as st.Page objects, the links between them, and the query parameters every page keeps.
+
+The language (`?lang=`) and who the student is (`?me=`, `?who=`) belong to the browser session, not to a page,
+and Streamlit drops the query string when the page changes. Writing them back after each change of page would
+add history entries (the browser's Back then lands on the same page without them, which writes them again: one
+press of Back could never leave a page). So every link between pages carries them, the sidebar's menu included
+(Streamlit's own menu cannot), and `keep_session_params` writes them only when they are missing or changed, in
+one change of the URL.
+"""
 
 from __future__ import annotations
 
 import streamlit as st
 from streamlit.navigation.page import StreamlitPage
 
+from app import i18n, identity
 from app.i18n import _
 from app.lessons_catalog import LESSONS
+
+MENU = ("home", "train", "draw", "compare", "learn")  # the sidebar's menu, in this order; lessons open from Learn
 
 
 def pages() -> dict[str, StreamlitPage]:
@@ -26,3 +37,33 @@ def lesson_pages() -> dict[str, StreamlitPage]:
     """One page per /learn lesson ("learn-batch", ...): hidden from the menu, reached from the Learn page's cards."""
     return {lesson.url_path: st.Page(lesson.page_file, title=_(lesson.title), icon=lesson.icon,
                                      url_path=lesson.url_path, visibility="hidden") for lesson in LESSONS}
+
+
+def session_params() -> dict[str, str]:
+    """The query parameters of the browser session: its language and the student's identity."""
+    return {i18n.QUERY_KEY: i18n.language(), **identity.url_params()}
+
+
+def keep_session_params() -> None:
+    """Put the session's parameters into the URL when they are missing or changed (a first visit, a typed name, the
+    language switch), in one change; a page's own parameters stay."""
+    current = st.query_params.to_dict()
+    owned = (i18n.QUERY_KEY, identity.TOKEN_PARAM, identity.NAME_PARAM)
+    updated = {name: value for name, value in current.items() if name not in owned} | session_params()
+    if updated != current:
+        st.query_params.from_dict(updated)
+
+
+def link(page: str, label: str, icon: str | None = None) -> None:
+    """A link to one of the app's pages that keeps the session's language and identity."""
+    found = pages()[page]
+    st.page_link(found, label=label, icon=icon or found.icon, query_params=session_params())
+
+
+def menu() -> None:
+    """The sidebar's menu: the main pages, each link keeping the session's parameters."""
+    found = pages()
+    with st.sidebar:
+        for name in MENU:
+            link(name, found[name].title)
+        st.divider()

@@ -6,7 +6,7 @@ import time
 
 import streamlit as st
 
-from app import i18n, identity, resources, run_scope, teacher
+from app import i18n, identity, navigation, resources, run_scope, teacher
 from app.i18n import _, percent
 from app.run_views import progress_fraction, queue_place
 from app.ui_settings import SIDEBAR_REFRESH_S
@@ -90,10 +90,10 @@ def training_row(record: RunRecord, manager: JobManager) -> None:
 
 def show() -> None:
     """Draw the whole sidebar."""
-    i18n.keep_in_url()
+    navigation.menu()
     i18n.language_switch()
-    identity.keep_in_url()
     identity.name_box()
+    navigation.keep_session_params()
     teacher.sidebar_panel(identity.current_actor())
     datasets()
     device()

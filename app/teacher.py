@@ -1,12 +1,16 @@
 """Teacher mode: with MNIST_PLAYGROUND_TEACHER_KEY set on the server, the key typed in the sidebar unlocks this
-browser session's teacher powers (stop, rename, delete any run; caps per student; the class's reference model).
+browser's teacher powers (stop, rename, delete any run; caps per student; the class's reference model).
 
 The key is compared in constant time (hmac.compare_digest) and at most MAX_TRIES tries per minute are allowed from
 one address, so it cannot be guessed by trying. Without the variable there is no teacher mode and nothing shows.
+Teacher mode lasts until "Leave teacher mode": a reload or a new tab of the same browser keeps it through a cookie
+holding a pass, an HMAC of the browser's identity under the key. The key itself is never stored; a pass is worth
+nothing in another browser (another identity) or once the server's key changes.
 """
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import threading
 import time
@@ -23,6 +27,8 @@ from mnist_core.actors import Actor, ClassRules, NotPermitted, load_rules, save_
 MAX_TRIES = 5
 WINDOW_S = 60.0
 _STATE_KEY = "teacher_unlocked"
+COOKIE = "mnist_playground_teacher"
+COOKIE_MAX_AGE_S = 12 * 3600  # a school day: a teacher's computer left on does not stay unlocked for weeks
 
 
 class TryLimiter:
@@ -53,9 +59,21 @@ def enabled() -> bool:
     return settings.teacher_key() is not None
 
 
-def unlocked() -> bool:
-    """Whether this browser session entered the right key (and the server still has teacher mode)."""
-    return enabled() and bool(st.session_state.get(_STATE_KEY))
+def unlocked(owner_id: str) -> bool:
+    """Whether this browser entered the right key (and the server still has teacher mode): in this session, or
+    earlier with the pass for this identity still in its cookie."""
+    if not enabled():
+        return False
+    if _STATE_KEY not in st.session_state:  # the session's first look: a reload or a new tab
+        cookie = st.context.cookies.get(COOKIE)
+        st.session_state[_STATE_KEY] = isinstance(cookie, str) and hmac.compare_digest(cookie, pass_for(owner_id))
+    return bool(st.session_state[_STATE_KEY])
+
+
+def pass_for(owner_id: str) -> str:
+    """What the cookie holds for this identity: HMAC-SHA256 of it under the teacher key (hex, safe in a cookie)."""
+    key = settings.teacher_key() or ""
+    return hmac.new(key.encode(), f"teacher:{owner_id}".encode(), hashlib.sha256).hexdigest()
 
 
 def key_matches(typed: str) -> bool:
@@ -76,13 +94,28 @@ def _try_key() -> None:
                                                 seconds=int(wait) + 1)
     elif key_matches(typed):
         st.session_state[_STATE_KEY] = True
+        st.session_state["teacher_cookie"] = "write"
         st.session_state.pop("teacher_message", None)
     else:
         st.session_state["teacher_message"] = _("That is not the teacher key.")
 
 
-def _leave() -> None:
+def leave() -> None:
+    """Lock teacher mode in this browser (its cookie too)."""
     st.session_state[_STATE_KEY] = False
+    st.session_state["teacher_cookie"] = "clear"
+
+
+def keep_in_cookie(owner_id: str) -> None:
+    """After unlocking or leaving: write or clear the pass (JavaScript: Streamlit cannot set cookies). A hex
+    digest and fixed names only, so nothing can break out of the script's string."""
+    action = st.session_state.pop("teacher_cookie", None)
+    if action == "write":
+        st.html(f"<script>document.cookie = '{COOKIE}={pass_for(owner_id)}; path=/; max-age={COOKIE_MAX_AGE_S}; "
+                "SameSite=Strict';</script>", unsafe_allow_javascript=True)
+    elif action == "clear":
+        st.html(f"<script>document.cookie = '{COOKIE}=; path=/; max-age=0; SameSite=Strict';</script>",
+                unsafe_allow_javascript=True)
 
 
 def _save_rules(actor: Actor) -> None:
@@ -104,16 +137,18 @@ def sidebar_panel(actor: Actor) -> None:
     if not enabled():
         return
     message = st.session_state.pop("teacher_message", None)
-    with st.sidebar.expander(_("Teacher"), icon=":material/school:", expanded=unlocked() or bool(message)):
+    with st.sidebar:
+        keep_in_cookie(actor.owner_id)
+    with st.sidebar.expander(_("Teacher"), icon=":material/school:", expanded=actor.is_teacher or bool(message)):
         if message:
             st.info(message)
-        if not unlocked():
+        if not actor.is_teacher:
             st.text_input(_("Teacher key"), type="password", key="teacher_key_box")
             st.button(_("Unlock teacher mode"), on_click=_try_key, key="teacher_unlock")
             return
         st.success(_("Teacher mode: you may stop, rename and delete any run."))
         rules_form(actor)
-        st.button(_("Leave teacher mode"), on_click=_leave, key="teacher_leave")
+        st.button(_("Leave teacher mode"), on_click=leave, key="teacher_leave")
 
 
 def rules_form(actor: Actor) -> None:

@@ -247,7 +247,7 @@ def wait_for_heading(page, heading: str) -> None:
 
 def nav_to(page, link: str, heading: str) -> None:
     """Change page with the sidebar navigation (no reload: the same websocket, the same session)."""
-    page.locator('[data-testid="stSidebarNav"]').get_by_role("link", name=link, exact=True).click()
+    page.locator('[data-testid="stSidebar"]').get_by_role("link", name=link, exact=True).click()
     wait_for_heading(page, heading)
     wait_for_idle(page)
     assert_no_traceback(page, link)

@@ -228,6 +228,9 @@ def test_the_class_board_lists_each_students_best_run_and_the_course(store: RunS
     assert list(students["Test accuracy"]) == sorted(students["Test accuracy"], reverse=True)
     course = board[board["Student"] == "Course notes (reference)"]
     assert list(course["Test accuracy"]) == [accuracy for _, accuracy in COURSE_RESULTS.values()]
+    # The course's rows have no training time: the cell shows a dash, not Streamlit's default "None".
+    assert course["Training time (s)"].isna().all()
+    assert next(d for d in app.dataframe if "Student" in d.value.columns).proto.placeholder == "–"
     csv = [b for b in app.get("download_button") if b.proto.label == "Download the board as CSV"]
     assert csv
     app.radio(key="board_sort").set_value("student").run()

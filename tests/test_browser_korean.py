@@ -44,7 +44,7 @@ def test_each_page_comes_up_in_korean_in_a_korean_browser(new_page, finished_run
     wait_for_heading(page, title)
     wait_for_idle(page)
     expect(main(page).get_by_text(sentence, exact=True).first).to_be_visible()
-    navigation = page.locator('[data-testid="stSidebarNav"]')
+    navigation = page.locator('[data-testid="stSidebar"]')
     for link in KOREAN_NAVIGATION:
         expect(navigation.get_by_role("link", name=link, exact=True)).to_be_visible()
     expect(page).to_have_url(re.compile(r"[?&]lang=ko(&|$)"))  # written into the URL, so a shared link keeps it
@@ -70,7 +70,7 @@ def test_switching_to_english_is_kept_after_a_reload(new_page) -> None:
     wait_for_heading(page, "Train a network")
     wait_for_idle(page)
     expect(main(page).get_by_text("What these settings mean", exact=True)).to_be_visible()
-    expect(page.locator('[data-testid="stSidebarNav"]').get_by_role("link", name="Train", exact=True)).to_be_visible()
+    expect(page.locator('[data-testid="stSidebar"]').get_by_role("link", name="Train", exact=True)).to_be_visible()
     screenshot(page, "korean", "switched-to-english")
 
 

@@ -15,6 +15,7 @@ import pytest
 from playwright.sync_api import expect
 
 from app.identity import COOKIE, owner_id_of
+from app.teacher import COOKIE as TEACHER_COOKIE
 from mnist_core.actors import Actor, NotPermitted
 from mnist_core.store import RunStore
 
@@ -133,6 +134,30 @@ def test_students_own_their_runs_and_the_teacher_may_delete_any(new_page, app_se
     main(teacher).get_by_role("button", name="Yes, delete").click()
     expect(main(teacher).get_by_text(f"Run #{a_run.id} deleted.")).to_be_visible()
     wait_until(lambda: not store.list_runs(), 30, "the teacher's delete did not remove A's run")
+
+    # Teacher mode outlasts a reload: a pass in a cookie, bound to this browser's identity...
+    unlocked = "Teacher mode: you may stop, rename and delete any run."
+    wait_until(lambda: [c for c in teacher.context.cookies() if c["name"] == TEACHER_COOKIE], 30,
+               "unlocking stored no teacher pass in a cookie")
+    (teacher_pass,) = [c for c in teacher.context.cookies() if c["name"] == TEACHER_COOKIE]
+    assert TEACHER_KEY not in teacher_pass["value"]  # a pass, never the key itself
+    teacher.reload()
+    wait_for_heading(teacher, "Compare runs")
+    expect(sidebar(teacher).get_by_text(unlocked)).to_be_visible()  # its box opens by itself for a teacher
+    # ...and worth nothing in another browser: B with the teacher's cookie copied in is still a student.
+    b.context.add_cookies([{"name": TEACHER_COOKIE, "value": teacher_pass["value"], "url": app_server.url}])
+    open_page(b, "/compare?lang=en", "Compare runs")
+    sidebar(b).get_by_text("Teacher", exact=True).click()
+    expect(sidebar(b).get_by_label("Teacher key", exact=True)).to_be_visible()
+    expect(sidebar(b).get_by_text(unlocked)).to_have_count(0)
+    # Leaving teacher mode clears the pass: the next reload is a student's.
+    sidebar(teacher).get_by_role("button", name="Leave teacher mode").click()
+    wait_until(lambda: not [c for c in teacher.context.cookies() if c["name"] == TEACHER_COOKIE], 30,
+               "leaving teacher mode left its pass in the cookie")
+    teacher.reload()
+    wait_for_heading(teacher, "Compare runs")
+    sidebar(teacher).get_by_text("Teacher", exact=True).click()
+    expect(sidebar(teacher).get_by_label("Teacher key", exact=True)).to_be_visible()
 
     # The same page in Korean: the Teacher box and the class board in the course's words.
     teacher.goto("/compare?lang=ko")

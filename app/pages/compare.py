@@ -152,7 +152,7 @@ def comparison(records: list[RunRecord], axis: str) -> None:
     else:
         st.caption(_("Only the settings that differ between these runs are shown, then the final metrics."))
     table = localized_columns(comparison_table(records))
-    st.dataframe(table, hide_index=True)
+    st.dataframe(table, hide_index=True, placeholder="–")  # e.g. a failed run's test accuracy
     # Every setting of every run, not only the differing ones; UTF-8 with a BOM, or Excel on a Korean Windows
     # reads Korean run names as mojibake.
     st.download_button(_("Download table as CSV"),

@@ -14,7 +14,6 @@ from mnist_core.data import DATASET_INFO, DatasetUnavailable
 SAMPLE_COLUMNS = 10
 SAMPLE_ROWS = 2
 
-pages = navigation.pages()
 
 st.title("MNIST Playground")
 st.markdown(_(
@@ -26,17 +25,17 @@ st.markdown(_(
 links = st.columns(3)
 with links[0], st.container(border=True):
     st.markdown(_("**1. Train**: choose hyperparameters (or a course preset) and watch the loss live."))
-    st.page_link(pages["train"], label=_("Train a network"), icon=":material/fitness_center:")
+    navigation.link("train", _("Train a network"))
 with links[1], st.container(border=True):
     st.markdown(_("**2. Draw**: write a digit with the mouse; see the softmax probabilities."))
-    st.page_link(pages["draw"], label=_("Draw a digit"), icon=":material/draw:")
+    navigation.link("draw", _("Draw a digit"))
 with links[2], st.container(border=True):
     st.markdown(_("**3. Compare**: overlay runs, or race SGD against Momentum, RMSprop and Adam."))
-    st.page_link(pages["compare"], label=_("Compare runs"), icon=":material/monitoring:")
+    navigation.link("compare", _("Compare runs"))
 with st.container(border=True):
     st.markdown(_("**Learn**: every idea of the course as something to play with, from the mock exam of 100 "
                   "questions (batch size) to the course's own results table."))
-    st.page_link(pages["learn"], label=_("Open the lessons"), icon=":material/school:")
+    navigation.link("learn", _("Open the lessons"))
 
 st.subheader(_("What the network sees"))
 controls = st.columns([3, 1])

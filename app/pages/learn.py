@@ -10,7 +10,6 @@ from app.lessons_catalog import LESSONS
 
 COLUMNS = 3
 
-pages = navigation.pages()
 st.title(_("Learn"))
 st.markdown(_("Every idea of the course as something to play with: a short explanation in the course's words, a "
               "control to move, a chart that answers at once, and one sentence on what to notice. Lessons 1, 7 and "
@@ -20,4 +19,4 @@ for start in range(0, len(LESSONS), COLUMNS):
         with column, st.container(border=True, height="stretch"):
             st.markdown(f"**{number}. {_(lesson.title)}**")
             st.caption(_(lesson.summary))
-            st.page_link(pages[lesson.url_path], label=_("Open lesson {number}", number=number), icon=lesson.icon)
+            navigation.link(lesson.url_path, _("Open lesson {number}", number=number))

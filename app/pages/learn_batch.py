@@ -106,7 +106,7 @@ def results(records: dict[str, RunRecord]) -> None:
             _("test accuracy"): [None if r.test_accuracy is None else round(100 * r.test_accuracy, 2)
                                  for r in records.values()],
             _("seconds"): [None if r.duration_s is None else round(r.duration_s, 1) for r in records.values()]}
-    st.dataframe(rows, hide_index=True)
+    st.dataframe(rows, hide_index=True, placeholder="–")  # a run still training has no accuracy yet
     finals = [_("{run}: {loss} after {seconds} s", run=label, loss=number(by_samples[label][1][-1], 3),
                 seconds=number(by_seconds[label][0][-1], 1)) for label in records if by_samples[label][1]]
     st.info(_("What to notice: the same samples seen, so the same data; the validation loss at the end is {finals}. "

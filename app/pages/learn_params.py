@@ -6,12 +6,12 @@ import streamlit as st
 
 from app import navigation, resources
 from app.config_form import FIELD_LABELS, form_values
+from app.errors import error_text
 from app.i18n import _, number
 from mnist_core.config import PRESETS
 from mnist_core.data import DatasetUnavailable, normalize
 from mnist_core.lessons.parameters import HYPERPARAMETERS, parameter_rows, training_vs_inference
 
-pages = navigation.pages()
 st.title(_("Parameters and hyperparameters"))
 st.markdown(_("**Parameters** are inside the model: every weight and bias, learned from the data; the optimizer "
               "changes them at every iteration. **Hyperparameters** are outside the model: you set them before "
@@ -47,7 +47,7 @@ index = st.number_input(_("MNIST test image"), 0, 9999, 0, key="learn_params_ima
 try:
     data = resources.dataset("mnist")
 except DatasetUnavailable as exc:
-    st.warning(_("This part needs the MNIST files: {error}", error=str(exc)))
+    st.warning(_("This part needs the MNIST files: {error}", error=error_text(exc)))
 else:
     image = normalize(data.test_images[int(index) : int(index) + 1], data.mean, data.std)[0]
     label = int(data.test_labels[int(index)])
@@ -58,4 +58,4 @@ else:
     c.metric(_("Untrained network's answer (true: {label})", label=label), str(effect.prediction))
     st.info(_("What to notice: one training step on one image changed {changed} of {total} parameter values; the "
               "inference changed none.", changed=number(effect.changed_by_training), total=number(effect.total)))
-st.page_link(pages["draw"], label=_("Inference with a trained network: draw a digit"), icon=":material/draw:")
+navigation.link("draw", _("Inference with a trained network: draw a digit"))
