@@ -358,11 +358,15 @@ def test_training_on_cuda_learns(mnist):
 # -- continuing a run ----------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("optimizer", ["adam", "momentum", "sgd"])
-def test_continuing_from_weights_and_optimizer_state_equals_training_straight_on(mnist, tmp_path, optimizer):
+@pytest.mark.parametrize(("optimizer", "model"), [("adam", "mlp"), ("momentum", "mlp"), ("sgd", "mlp"),
+                                                  ("adam", "cnn"), ("momentum", "cnn")])
+def test_continuing_from_weights_and_optimizer_state_equals_training_straight_on(mnist, tmp_path, optimizer, model):
     # 2 epochs, saved to a weights file with the optimizer state, then 1 more epoch from that file, must be the
     # run of 3 epochs: same weights, same losses (numbered on from the parent's), same epochs, same clock order.
+    # The CNN trains in channels_last on the CPU while its file holds contiguous tensors: the state must fit again.
     config = TINY.replace(epochs=3, optimizer=optimizer, lr=0.01 if optimizer != "adam" else 1e-3, val_size=500)
+    if model == "cnn":
+        config = config.replace(model="cnn", hidden=(32,), conv_channels=(4, 8))
     straight, _ = run(config, mnist)
     parent, _ = run(config.replace(epochs=2), mnist)
     path = tmp_path / "parent.safetensors"
