@@ -38,7 +38,8 @@ def failure_text(failure: Failure) -> str:
     """Why a run failed or stopped short, or why a model or dataset cannot be used, in the student's words."""
     facts = failure.facts
     if failure.kind == "error" and facts.get("type"):
-        return _("an unexpected error in training ({type}: {detail})", type=facts["type"], detail=facts.get("detail", ""))
+        return _("an unexpected error in training ({type}: {detail})", type=facts["type"],
+                 detail=facts.get("detail", ""))
     if failure.kind == "dataset_unavailable" and facts.get("dataset") in DATASET_INFO and "missing" in facts:
         return dataset_unavailable(facts)
     if failure.kind == "dataset_corrupt" and facts.get("dataset") in DATASET_INFO:

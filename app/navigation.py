@@ -54,16 +54,20 @@ def keep_session_params() -> None:
         st.query_params.from_dict(updated)
 
 
-def link(page: str, label: str, icon: str | None = None) -> None:
+def link(page: str, label: str) -> None:
     """A link to one of the app's pages that keeps the session's language and identity."""
-    found = pages()[page]
-    st.page_link(found, label=label, icon=icon or found.icon, query_params=session_params())
+    _link(pages()[page], label, session_params())
 
 
 def menu() -> None:
-    """The sidebar's menu: the main pages, each link keeping the session's parameters."""
-    found = pages()
+    """The sidebar's menu: the main pages, each link keeping the session's parameters (pages and parameters
+    built once for all of them)."""
+    found, params = pages(), session_params()
     with st.sidebar:
         for name in MENU:
-            link(name, found[name].title)
+            _link(found[name], found[name].title, params)
         st.divider()
+
+
+def _link(page: StreamlitPage, label: str, params: dict[str, str]) -> None:
+    st.page_link(page, label=label, icon=page.icon, query_params=params)

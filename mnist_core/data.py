@@ -245,7 +245,8 @@ def _load(name: str, root: Path) -> Dataset:
                                      {"dataset": info.name, "missing": tuple(missing), "directory": str(raw),
                                       "mirror": settings.mirror() or "", "cause": cause}) from None
         raise DatasetCorrupt(f"{info.title} files in {raw} could not be read: {cause}",
-                             {"dataset": info.name, "problem": "unreadable", "path": str(raw), "cause": cause}) from None
+                             {"dataset": info.name, "problem": "unreadable", "path": str(raw),
+                              "cause": cause}) from None
     for split, images, labels, count in (("train", train.data, train.targets, 60_000), ("test", test.data, test.targets, 10_000)):
         if images.shape != (count, 28, 28) or labels.shape != (count,) or int(labels.min()) < 0 or int(labels.max()) > 9:
             raise DatasetCorrupt(f"{info.title} {split} files in {raw} do not hold {count:,} 28x28 images with labels 0-9",

@@ -70,8 +70,9 @@ def execute_run(
     trainer: Callable[..., TrainResult] = train,
 ) -> TrainResult | None:
     """Run one stored run in this thread: mark it running, train, stream events into the store, then
-    `store.finish` (completed/stopped) or `store.fail` with the failure's kind, facts and English line. `trainer` is `training.train` or
-    a stand-in with its signature that trains elsewhere (the Ray backend's, which relays the remote events).
+    `store.finish` (completed/stopped) or `store.fail` with the failure's kind, facts and English line. `trainer`
+    is `training.train` or a stand-in with its signature that trains elsewhere (the Ray backend's, which relays
+    the remote events).
 
     Returns the result, or None when the run failed, was deleted meanwhile, or had already ended
     (e.g. stopped while it was queued). Never raises for a failed run: its row says what went wrong."""

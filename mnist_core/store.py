@@ -195,8 +195,9 @@ class RunStore:
                 for metrics in result.epochs:
                     _insert_epoch(conn, run_id, metrics)
                 conn.execute(
-                    "UPDATE runs SET status = ?, error = NULL, error_facts = NULL, device = ?, duration_s = ?, test_loss = ?, "
-                    "test_accuracy = ?, test_predictions = ?, test_confidences = ?, finished = ? WHERE id = ?",
+                    "UPDATE runs SET status = ?, error = NULL, error_facts = NULL, device = ?, duration_s = ?, "
+                    "test_loss = ?, test_accuracy = ?, test_predictions = ?, test_confidences = ?, finished = ? "
+                    "WHERE id = ?",
                     (result.status, str(result.device), result.seconds, result.test_loss, result.test_accuracy,
                      predictions, confidence_bytes(result.test_confidences), time.time(), run_id),
                 )
