@@ -67,7 +67,7 @@ def stop_runs(records: dict[str, RunRecord]) -> None:
 
 
 def runs_panel(lesson: str, names: dict[str, str], results: Results) -> bool:
-    """The lesson's runs: live progress while any trains (refreshed every second), else `results` of them.
+    """The lesson's runs: live progress while any trains (refreshed every LIVE_REFRESH_S), else `results` of them.
     False when there are none yet."""
     error = st.session_state.pop(f"learn_{lesson}_error", None)
     if error:

@@ -1,4 +1,4 @@
-"""The charts of a run that is training, as the live view redraws them every second.
+"""The charts of a run that is training, as the live view redraws them every few seconds.
 
 One `LiveChart` per run and server process, shared by every browser tab that watches the run: a refresh reads only
 the loss points and epochs that are new since the last one (`mnist_core.live.LiveCurves`), rebuilds a figure only
@@ -125,7 +125,7 @@ def show(record: RunRecord) -> None:
         return
     loss = chart.loss_figure()
     if loss is None:
-        st.caption(_("The first losses appear here within a second of the training starting."))
+        st.caption(_("The first losses appear here within a few seconds of the training starting."))
         return
     st.plotly_chart(loss, key=f"loss_{record.id}")
     figures = chart.epoch_figures()

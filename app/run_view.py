@@ -58,7 +58,7 @@ def training_charts(record: RunRecord) -> None:
         return
     if not points.iterations:
         if record.is_active:
-            st.caption(_("The first losses appear here within a second of the training starting."))
+            st.caption(_("The first losses appear here within a few seconds of the training starting."))
         return
     loss = charts.loss_figure(points.iterations, points.losses, record.id)
     if record.parent_id is not None:
@@ -111,7 +111,7 @@ def stop_button(record: RunRecord) -> None:
 
 @st.fragment(run_every=LIVE_REFRESH_S)
 def live_run(run_id: int) -> None:
-    """Redrawn every second while the run is queued or running; a full rerun shows the results once it ends."""
+    """Redrawn every LIVE_REFRESH_S while the run is queued or running; a full rerun shows the results once it ends."""
     try:
         record = resources.store().get(run_id)
     except RunNotFound as exc:

@@ -1,6 +1,6 @@
 """What a live view holds of a training run: its curves as read so far, extended by reading only what is new.
 
-A live chart refreshes every second while a run trains. Re-reading up to 20,000 loss points from SQLite and
+A live chart refreshes every few seconds while a run trains. Re-reading up to 20,000 loss points from SQLite and
 re-smoothing them each time cost the server more than the training; `LiveCurves.refresh` asks the store only for
 the points after the last one it has, extends the smoothed curve by those points alone (`ExponentialAverage`
 keeps its state), and says whether anything changed, so an unchanged chart is not rebuilt. Torch-free.

@@ -307,7 +307,7 @@ class RunStore:
 
     def activity(self) -> tuple[tuple[Any, ...], ...]:
         """(id, status, progress) of every queued or running run: one small indexed query, so a view that refreshes
-        every second can tell whether anything changed before it reads or draws anything."""
+        every few seconds can tell whether anything changed before it reads or draws anything."""
         sql = "SELECT id, status, progress FROM runs WHERE status IN ('queued', 'running') ORDER BY id"
         return tuple(self._connection().execute(sql).fetchall())
 

@@ -163,7 +163,7 @@ def comparison(records: list[RunRecord], axis: str) -> None:
 
 @st.fragment(run_every=LIVE_REFRESH_S)
 def live_comparison(run_ids: tuple[int, ...], axis: str) -> None:
-    """Redrawn every second while any chosen run trains: a race is watched here."""
+    """Redrawn every LIVE_REFRESH_S while any chosen run trains: a race is watched here."""
     by_id = {r.id: r for r in resources.store().list_runs(limit=500)}
     records = [by_id[i] for i in run_ids if i in by_id]  # in the order chosen, so colours and rows stay put
     active = [r for r in records if r.is_active]
