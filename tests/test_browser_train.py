@@ -184,7 +184,8 @@ def test_compare_overlays_the_finished_runs(page, app_server, run_store: RunStor
 def test_an_optimizer_race_of_two_optimizers(page, run_store: RunStore) -> None:
     open_page(page, "/compare", "Compare runs")
     select_option(page, "Network", "mlp-3")
-    fill_field(page, "Epochs", "2")
+    # Long enough (~10 s on 2 cores) to be seen racing: the live view refreshes every few seconds (LIVE_REFRESH_S).
+    fill_field(page, "Epochs", "6")
     for optimizer in ("momentum", "rmsprop"):
         main(page).get_by_role("button", name=f"Remove {optimizer}").click()
         expect(main(page).get_by_role("button", name=f"Remove {optimizer}")).to_have_count(0)
