@@ -194,7 +194,7 @@ def render_times(app: App, browser, repeats: int = 1) -> dict[str, float]:
 QUIET_CORES = 0.15  # "idle": the app, its workers and Chromium together use less than this
 
 
-def wait_until_quiet(app: App, timeout_s: float = 60) -> float:
+def wait_until_quiet(timeout_s: float = 60) -> float:
     """Wait until what this benchmark started (server, worker processes, Chromium) is quiet, e.g. after a run's end
     (its tests, the tabs closing); return the cores they used in the last second."""
     def cpu_seconds(process: psutil.Process) -> float:
@@ -300,7 +300,7 @@ def main(argv: list[str] | None = None) -> int:
                       f"in its last {watched['steady_window_s']:.1f} s = {ratio:.2f}x unwatched (target >= 0.8); "
                       f"server CPU {watched['server_cpu_per_s']:.3f} s/s = {per_tab:.3f} per tab (target <= 0.1); "
                       f"{watched['tabs_showing_charts']}/3 tabs drew charts")
-                wait_until_quiet(app)
+                busy_before_idle = wait_until_quiet()
                 idle = render_times(app, browser, repeats=RENDER_REPEATS)
                 print("fresh tab, idle:           " + ", ".join(f"{k} {v:.2f} s" for k, v in idle.items())
                       + f" (median of {RENDER_REPEATS}; target <= 1.5 s)")
@@ -313,6 +313,7 @@ def main(argv: list[str] | None = None) -> int:
         figures.update(app_unwatched=alone, app_watched=watched, watched_vs_unwatched=ratio,
                        watched_vs_unwatched_whole_run=whole_ratio,
                        server_cpu_per_watching_tab=per_tab, render_first_visit_s=first, render_idle_s=idle,
+                       cores_busy_before_idle_renders=busy_before_idle,
                        render_race_s=race)
         totals = pool_throughput(temp / "pool", mlp)
         print("local pool, mlp-3:         " + ", ".join(f"{n} run{'s' if n > 1 else ''} {v:,.0f}"
