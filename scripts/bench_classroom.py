@@ -50,6 +50,15 @@ PAGES = {"home": "", "train": "train", "draw": "draw", "compare": "compare"}
 TIMEOUT_S = 1800  # a shared, busy machine can be very slow; the figures then say so
 
 
+def cpu_seconds(process: psutil.Process) -> float:
+    """A process's own CPU time (user + system); 0 once it has ended."""
+    try:
+        times = process.cpu_times()
+    except psutil.Error:
+        return 0.0
+    return times.user + times.system
+
+
 class App:
     """`streamlit run streamlit_app.py` on a free port with its own runs directory."""
 
@@ -80,9 +89,8 @@ class App:
             return False
 
     def cpu_seconds(self) -> float:
-        """The server process's own CPU time (user + system); its worker processes are children, not counted."""
-        times = self.ps.cpu_times()
-        return times.user + times.system
+        """The server process's own CPU time; its worker processes are children, not counted."""
+        return cpu_seconds(self.ps)
 
     def stop(self) -> None:
         self.process.send_signal(signal.SIGTERM)
@@ -197,12 +205,6 @@ QUIET_CORES = 0.15  # "idle": the app, its workers and Chromium together use les
 def wait_until_quiet(timeout_s: float = 60) -> float:
     """Wait until what this benchmark started (server, worker processes, Chromium) is quiet, e.g. after a run's end
     (its tests, the tabs closing); return the cores they used in the last second."""
-    def cpu_seconds(process: psutil.Process) -> float:
-        try:
-            return sum(process.cpu_times()[:2])
-        except psutil.Error:  # ended meanwhile
-            return 0.0
-
     me = psutil.Process()
     used = float("inf")
     deadline = time.monotonic() + timeout_s
@@ -306,7 +308,8 @@ def main(argv: list[str] | None = None) -> int:
                       + f" (median of {RENDER_REPEATS}; target <= 1.5 s)")
                 race = during_race(app, store, browser, mlp.replace(epochs=30))
                 print("fresh tab, 4 runs at once: " + ", ".join(f"{k} {race[k]:.2f} s" for k in PAGES)
-                      + f" (median of {RENDER_REPEATS}; target <= 3 s; all 4 running throughout: {race['all_4_running_throughout']})")
+                      + f" (median of {RENDER_REPEATS}; target <= 3 s; "
+                      f"all 4 running throughout: {race['all_4_running_throughout']})")
                 browser.close()
         finally:
             app.stop()
