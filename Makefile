@@ -1,4 +1,5 @@
 # `make run`: set up (once) and start the app.  `make test`: set up (once) and run the whole test suite.
+# `make test-fast`: everything but the browser tests, for the inner loop.
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -6,7 +7,7 @@ STAMP := $(VENV)/.installed-$(shell cksum < requirements.txt | cut -d' ' -f1)
 # Where a copy of the raw dataset files may lie (a school share, a USB stick); imported md5-checked if present.
 SHARED_DATA ?= ../shared/data
 
-.PHONY: run test lint bench data
+.PHONY: run test test-fast lint bench data ray-head
 
 $(STAMP): requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -24,8 +25,20 @@ run: data
 test: $(STAMP)
 	$(PY) -m pytest
 
+test-fast: $(STAMP)
+	$(PY) -m pytest -m "not browser" -q
+
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 
 bench: data
 	$(PY) -m mnist_core.bench
+
+# The head of a lab's Ray cluster, bound to the lab network address the teacher gives, on fixed ports (README, "A lab
+# of PCs"): `make ray-head LAB_IP=192.168.10.1`.
+ray-head: $(STAMP)
+	@test -n "$(LAB_IP)" || { echo "say which lab address to listen on: make ray-head LAB_IP=192.168.10.1"; exit 2; }
+	$(VENV)/bin/ray start --head --node-ip-address=$(LAB_IP) --port=6379 --num-cpus=2 --include-dashboard=false \
+	    --node-manager-port=6380 --object-manager-port=6381 --runtime-env-agent-port=6382 \
+	    --dashboard-agent-grpc-port=6383 --dashboard-agent-listen-port=6384 --metrics-export-port=6385 \
+	    --min-worker-port=10002 --max-worker-port=10100 --disable-usage-stats

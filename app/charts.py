@@ -15,8 +15,9 @@ import numpy as np
 import plotly.graph_objects as go
 
 from app.i18n import N_, _
-from app.run_views import class_name
-from mnist_core.live import ExponentialAverage, smoothing_window
+from app.run.texts import class_name
+from app.user_text import plot_text
+from mnist_core.runs.live import ExponentialAverage, smoothing_window
 
 # Tableau 10: distinct on a white background and for the common colour-vision deficiencies.
 PALETTE = (
@@ -102,8 +103,9 @@ def thin(x: Sequence[float], y: Sequence[float], max_points: int = MAX_POINTS) -
     return [x[i] for i in keep], [y[i] for i in keep]
 
 
-def _finite_or_none(values: Sequence[float]) -> list[float | None]:
-    # JSON has no NaN: None makes plotly leave a gap instead of failing to serialise.
+def finite_or_none(values: Sequence[float | None]) -> list[float | None]:
+    """Plain floats for a plotly trace, None where a value is missing or not finite. Plain, because plotly would
+    send numpy arrays as binary blobs; None, because JSON has no NaN and plotly leaves a gap at None."""
     return [float(v) if v is not None and math.isfinite(v) else None for v in values]
 
 
@@ -117,10 +119,10 @@ def loss_figure(iterations: Sequence[int], losses: Sequence[float], run_id: int 
     window = smoothing_window(len(losses)) if window is None else window
     fig = go.Figure()
     x, raw = decimate(iterations, losses)
-    fig.add_scatter(x=x, y=_finite_or_none(raw), mode="lines", name=_("raw"), line={"color": color, "width": 1},
+    fig.add_scatter(x=x, y=finite_or_none(raw), mode="lines", name=_("raw"), line={"color": color, "width": 1},
                     opacity=0.35)
     x, trend = thin(iterations, smooth(losses, window) if smoothed is None else smoothed)
-    fig.add_scatter(x=x, y=_finite_or_none(trend), mode="lines",
+    fig.add_scatter(x=x, y=finite_or_none(trend), mode="lines",
                     name=_("smoothed ({window} it.)", window=window) if window > 1 else _("smoothed"),
                     line={"color": color, "width": 2.5})
     fig.update_layout(uirevision=f"loss-{run_id}")
@@ -130,9 +132,10 @@ def loss_figure(iterations: Sequence[int], losses: Sequence[float], run_id: int 
 
 def add_earlier_run(fig: go.Figure, iterations: Sequence[int], losses: Sequence[float], name: str) -> go.Figure:
     """The run this one continues, its smoothed loss in grey behind this run's curves: the new curve visibly picks up
-    where the earlier one ended."""
+    where the earlier one ended. `name`: plain text (it holds the run's name)."""
     x, trend = thin(iterations, smooth(losses, smoothing_window(len(losses))))
-    fig.add_scatter(x=x, y=_finite_or_none(trend), mode="lines", name=name, line={"color": MUTED, "width": 2})
+    fig.add_scatter(x=x, y=finite_or_none(trend), mode="lines", name=plot_text(name),
+                    line={"color": MUTED, "width": 2})
     fig.data = (fig.data[-1], *fig.data[:-1])  # drawn first, so under this run's lines; listed first, as it came first
     return fig
 
@@ -145,10 +148,10 @@ def epoch_figure(epochs: Sequence[int], train: Sequence[float], validation: Sequ
     scale = 100.0 if metric == "accuracy" else 1.0
     color = run_color(run_id)
     fig = go.Figure()
-    fig.add_scatter(x=list(epochs), y=_finite_or_none([v * scale for v in train]), mode="lines+markers",
+    fig.add_scatter(x=list(epochs), y=finite_or_none([v * scale for v in train]), mode="lines+markers",
                     name=_("train"), line={"color": color, "width": 2.5})
     if any(v is not None for v in validation):
-        fig.add_scatter(x=list(epochs), y=_finite_or_none([None if v is None else v * scale for v in validation]),
+        fig.add_scatter(x=list(epochs), y=finite_or_none([None if v is None else v * scale for v in validation]),
                         mode="lines+markers", name=_("validation"), line={"color": color, "width": 2.5, "dash": "dash"},
                         marker={"symbol": "diamond"})
     fig.update_xaxes(dtick=1 if len(epochs) <= 20 else None)
@@ -201,7 +204,7 @@ def per_class_accuracy(labels: np.ndarray, predictions: np.ndarray, classes: int
 def per_class_figure(labels: np.ndarray, predictions: np.ndarray, class_names: Sequence[str],
                      run_id: int | None) -> go.Figure:
     accuracy = [a * 100 for a in per_class_accuracy(labels, predictions, len(class_names))]
-    fig = go.Figure(go.Bar(x=[class_name(n) for n in class_names], y=_finite_or_none(accuracy),
+    fig = go.Figure(go.Bar(x=[class_name(n) for n in class_names], y=finite_or_none(accuracy),
                            marker_color=run_color(run_id),
                            text=[f"{a:.1f}" for a in accuracy], textposition="outside",
                            hovertemplate="%{x}: %{y:.2f}%<extra></extra>"))
@@ -239,7 +242,7 @@ class RunSeries:
     """One run's curve on a comparison chart."""
 
     run_id: int
-    name: str
+    name: str  # plain text, as the student typed it: the figure escapes it
     x: list[float]
     y: list[float]
 
@@ -259,7 +262,7 @@ def compare_loss_figure(series: Sequence[RunSeries], x_title: str, window: int |
     for s in series:
         w = smoothing_window(len(s.y)) if window is None else window
         x, y = thin(s.x, smooth(s.y, w))
-        fig.add_scatter(x=x, y=_finite_or_none(y), mode="lines", name=s.name,
+        fig.add_scatter(x=x, y=finite_or_none(y), mode="lines", name=plot_text(s.name),
                         line={"color": run_color(s.run_id), "width": 2.5})
     fig.update_layout(uirevision=f"compare-loss-{x_title}")  # a live race's refresh keeps the user's zoom
     return _legend_below(_layout(fig, _("Training loss (smoothed)") if title is None else title, x_title, _(LOSS_AXIS)),
@@ -271,8 +274,8 @@ def compare_epoch_figure(series: Sequence[RunSeries], metric: str, title: str | 
     scale = 100.0 if metric == "accuracy" else 1.0
     fig = go.Figure()
     for s in series:
-        fig.add_scatter(x=s.x, y=_finite_or_none([v * scale for v in s.y]), mode="lines+markers", name=s.name,
-                        line={"color": run_color(s.run_id), "width": 2.5})
+        fig.add_scatter(x=s.x, y=finite_or_none([v * scale for v in s.y]), mode="lines+markers",
+                        name=plot_text(s.name), line={"color": run_color(s.run_id), "width": 2.5})
     fig.update_xaxes(dtick=1 if max((len(s.x) for s in series), default=0) <= 20 else None)
     default_title = _("Validation accuracy per epoch") if metric == "accuracy" else _("Validation loss per epoch")
     fig.update_layout(uirevision=f"compare-{metric}")

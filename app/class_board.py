@@ -2,8 +2,8 @@
 
 Best = highest test accuracy among the student's completed runs on that dataset. The course's table (the notes'
 experiments, MNIST test accuracy) is shown as reference rows, so a student sees at once whether their mlp-3 beat
-the course's 0.94. Sortable (by the picker, and by clicking a column), exportable as CSV in UTF-8 with a BOM so
-Excel opens Korean names correctly.
+the course's 0.94. Sortable (by the picker, and by clicking a column), exportable as CSV (`user_text.csv_bytes`:
+Excel opens Korean names correctly and runs no name as a formula).
 """
 
 from __future__ import annotations
@@ -14,9 +14,10 @@ import pandas as pd
 import streamlit as st
 
 from app.i18n import N_, _
-from app.run_views import architecture, dataset_title
+from app.run.texts import architecture, dataset_title
+from app.user_text import csv_bytes
 from mnist_core.config import PRESETS
-from mnist_core.run_record import RunRecord
+from mnist_core.runs.record import RunRecord
 
 # The course notes' results table (000_*.txt, line ~231): MNIST test accuracy of each experiment, by the preset
 # that reproduces it.
@@ -76,11 +77,6 @@ def board_table(records: list[RunRecord], sort: str = "accuracy") -> pd.DataFram
         students = students.sort_values("accuracy", ascending=False, kind="stable")
     table = pd.concat([students, pd.DataFrame(_course_rows(), columns=list(COLUMNS))], ignore_index=True)
     return table.rename(columns={k: _(v) for k, v in HEADERS.items()})
-
-
-def csv_bytes(table: pd.DataFrame) -> bytes:
-    """UTF-8 with a byte order mark: Excel then reads Korean names instead of mojibake."""
-    return table.to_csv(index=False).encode("utf-8-sig")
 
 
 def show(records: list[RunRecord]) -> None:

@@ -1,23 +1,25 @@
 """mnist_core's errors in the student's language. The core raises them with their facts as data (a config problem's
 field and allowed range, a missing run's id, a dataset's missing files) and an English message for the command
-line, and stores a failed run's failure the same way (mnist_core.failures); this module words those facts through
+line, and stores a failed run's failure the same way (mnist_core.runs.failures); this module words those facts through
 the catalog. Only an unexpected error's own first line (a PyTorch message, say) stays as it was written."""
 
 from __future__ import annotations
 
-from app.config_form import problem_message
+from app.config_form import FIELD_LABELS, problem_message
 from app.i18n import _, number
-from app.run_views import status_word
+from app.run.texts import status_word
+from app.user_text import markdown_text
 from mnist_core.config import ConfigError
-from mnist_core.continuation import CannotContinue
+from mnist_core.cost import RunTooLarge
 from mnist_core.data import DATASET_INFO
-from mnist_core.failures import Failure, failure_of
-from mnist_core.run_names import RunNameError
-from mnist_core.store import RunNotFound
+from mnist_core.runs.continuation import CannotContinue
+from mnist_core.runs.failures import Failure, failure_of
+from mnist_core.runs.names import RunNameError
+from mnist_core.runs.store import RunNotFound
 
 
 def error_text(exc: BaseException) -> str:
-    """What went wrong, for the page: e.g. "실행 #3은(는) 없습니다 (지워졌을 수 있습니다)."."""
+    """What went wrong, for the page (Markdown): e.g. "실행 #3은(는) 없습니다 (지워졌을 수 있습니다)."."""
     if isinstance(exc, ConfigError):
         return " ".join(problem_message(p) for p in exc.problems)
     if isinstance(exc, RunNotFound):
@@ -29,6 +31,8 @@ def error_text(exc: BaseException) -> str:
                  length=exc.length)
     if isinstance(exc, CannotContinue):
         return _("Run #{id} cannot be continued: it is {status}.", id=exc.run_id, status=status_word(exc.status))
+    if isinstance(exc, RunTooLarge):
+        return too_large(exc)
     if getattr(exc, "failure_kind", None):
         return failure_text(failure_of(exc))
     return str(exc)
@@ -64,6 +68,8 @@ def failure_text(failure: Failure) -> str:
         return _("the app shut down before this run started")
     if failure.kind == "process_ended":
         return _("the process running it ended unexpectedly")
+    if failure.kind == "diverged":
+        return diverged(facts)
     return failure.message or _("no reason was recorded")
 
 
@@ -99,8 +105,21 @@ def model_unavailable(facts: dict[str, object]) -> str:
         "failed": _("it failed"),
         "interrupted": _("it was interrupted before finishing"),
     }.get(str(facts.get("status")), _("its weights file is missing"))
-    return _("run #{id} ({name}) has no trained weights: {why}", id=facts.get("run_id"), name=facts.get("name", ""),
-             why=why)
+    return _("run #{id} ({name}) has no trained weights: {why}", id=facts.get("run_id"),
+             name=markdown_text(str(facts.get("name", ""))), why=why)
+
+
+def diverged(facts: dict[str, object]) -> str:
+    """A run stopped because its loss stopped being a number: what happened and what to try, in the course's words."""
+    lr = facts.get("lr")
+    rate = number(lr) if isinstance(lr, int | float) else "?"
+    smaller = number(lr / 10) if isinstance(lr, int | float) else "?"
+    return _("its loss grew until it was no longer a number (NaN) at iteration {iteration} (epoch {epoch}). "
+             "Learning rate {lr} is too large for {optimizer}: each update jumped past the lowest point of the loss "
+             "and further out, so the weights blew up. The loss chart shows the climb up to there. Train it again "
+             "with a learning rate about 10 times smaller, e.g. {smaller}.",
+             iteration=number(facts.get("iteration", 0)), epoch=facts.get("epoch", "?"), lr=rate,
+             optimizer=facts.get("optimizer", "?"), smaller=smaller)
 
 
 def weights_damaged(facts: dict[str, object]) -> str:
@@ -115,6 +134,8 @@ def weights_damaged(facts: dict[str, object]) -> str:
                               path=path, cause=cause),
         "optimizer": lambda: _("the weights file {path} has a damaged optimizer state ({cause})", path=path,
                                cause=cause),
+        "not_finite": lambda: _("its weights are not numbers (NaN) because its training diverged: it cannot read "
+                                "a drawing. Train it again with a smaller learning rate"),
     }.get(str(facts.get("problem")), lambda: _("the weights file {path} is damaged", path=path))()
 
 
@@ -129,3 +150,25 @@ def dataset_unavailable(details: dict[str, object]) -> str:
              missing=", ".join(map(str, details.get("missing", ()))), directory=details.get("directory", ""),
              source=source, cause=details.get("cause", ""), files=", ".join(info.files), name=info.name,
              folder=info.folder)
+
+
+def byte_size(size: float) -> str:
+    """Bytes as a student reads them: "850 MB", "1.4 GB" (1 MB = 2^20 bytes, as the server's settings count)."""
+    megabytes = size / 2**20
+    if megabytes >= 1024:
+        return _("{size} GB", size=number(megabytes / 1024, 1))
+    return _("{size} MB", size=number(megabytes, 1 if megabytes < 10 else 0))
+
+
+def too_large(exc: RunTooLarge) -> str:
+    """A run or model over this server's budget: how much it needs, how much is allowed, and the setting to change."""
+    sizes = {"need": byte_size(exc.need), "budget": byte_size(exc.budget)}
+    field = _(FIELD_LABELS[exc.field]) if exc.field in FIELD_LABELS else exc.field
+    if exc.resource == "disk":
+        return _("This run's weights file would be about {need}, more than the {budget} one run may write on this "
+                 "server: make **{field}** smaller.", field=field, **sizes)
+    if exc.resource == "web":
+        return _("it is too big for this server to load: reading a drawing with it needs about {need} of memory, "
+                 "more than the {budget} allowed for one model. Draw with a smaller model.", **sizes)
+    return _("This run needs about {need} of memory, more than the {budget} one run may use on this server: make "
+             "**{field}** smaller.", field=field, **sizes)

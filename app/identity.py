@@ -1,76 +1,101 @@
-"""Who uses this browser, without a login server: a secret token in the URL and a name the student types.
+"""Who uses this browser, without a login server: a secret token in a cookie, the identities table, a typed name.
 
-On the first visit the app draws a random token (192 bits from `secrets`) and writes it into the URL as `?me=`; the
-name goes in `?who=`. A reload, a bookmark or a server restart keeps both, since they travel with the address, not
-the server's memory. The token is also kept in a cookie, so a link without it (the teacher's shared settings, a
-typed address) still opens as the same student; the URL wins when both are there, and "I am someone else" on a
-shared computer starts a new identity. The token is never shown and never part of a link the app offers to share (share links are
-built from their own parameters only). Runs record `owner_id`, a hash of the token: a run list or a CSV export
-can show it without letting anyone act as that student. Asking for a name never blocks: until the student types
-one they are "Student 4821", the number taken from their owner id so it stays the same across reloads.
+The token (192 bits from `secrets`) lives in a cookie the browser keeps; the database (mnist_core.runs.identities)
+keeps only its hash and says whose it is. The token is never part of a URL, a link or the page's text: a URL lands in
+browser history, on the projector, in "copy link" and in the class chat, and whoever opened a URL holding a token
+became that student. The cookie is written by a script in the page, because Streamlit's Tornado server gives an app
+no way to set a response header; so it cannot be HttpOnly. It is first-party and SameSite=Strict (no other site's
+page or link makes the browser send it), Path=/ (every page of the app reads the same one), and not Secure (a
+classroom server is often plain http on the school's network, where a Secure cookie would never be stored). The
+script removes itself once run, so the token does not stay in the page.
+
+On a session's first look: a live token in the cookie is this browser's identity; an unknown well-formed one comes
+from before the identities table and is registered under the owner its runs already have. Only a browser that is
+nobody yet honours an old bookmark's `?me=` (and its `?who=`); app.navigation then removes both from the address
+bar, and in a browser that is already someone they change nothing, so a link holding another student's token can
+no longer turn anyone into them. A token withdrawn meanwhile ("give me a new one", on any computer) stops the page
+with a message to reload. "I am someone else" starts a new identity on a shared computer; "Move to another
+computer" shows the recovery code that gives another browser this identity (see `transfer_box`).
+
+Runs record `owner_id`, a public hash: a run list or a CSV export can show it without letting anyone act as that
+student. Asking for a name never blocks: until the student types one they are "Student 4821", the number taken from
+their owner id so it stays the same across reloads.
 """
 
 from __future__ import annotations
-
-import hashlib
-import re
-import secrets
 
 import streamlit as st
 
 from app import resources, teacher
 from app.i18n import _
-from mnist_core.actors import Actor
+from mnist_core.runs.identities import Identities, legacy_owner_id, parse_code, well_formed
+from mnist_core.runs.permissions import Actor
 
-TOKEN_PARAM = "me"
-NAME_PARAM = "who"
-TOKEN_BYTES = 24  # 192 bits: not guessable, and 32 URL-safe characters
-MAX_NAME_LENGTH = 40
-_TOKEN_PATTERN = re.compile(r"[A-Za-z0-9_-]{32,64}")
-_TOKEN_KEY, _NAME_KEY = "identity_token", "identity_name"
+TOKEN_PARAM, NAME_PARAM = "me", "who"  # old bookmarks' parameters: read once, removed, never written again
+LEGACY_PARAMS = (TOKEN_PARAM, NAME_PARAM)
 COOKIE = "mnist_playground_me"
-_MARKDOWN = "[]()<>*_`~#|\\$:!{}"
+CODE_COOKIE = "mnist_playground_code"  # the recovery code, so every session of this browser can show it again
 COOKIE_MAX_AGE_S = 365 * 24 * 3600
-
-
-def token() -> str:
-    """This browser's secret token: kept in the session, else read from the URL, else a new random one."""
-    value = st.session_state.get(_TOKEN_KEY)
-    if value is None:
-        candidates = (st.query_params.get(TOKEN_PARAM), st.context.cookies.get(COOKIE))
-        valid = [c for c in candidates if isinstance(c, str) and _TOKEN_PATTERN.fullmatch(c)]
-        value = valid[0] if valid else secrets.token_urlsafe(TOKEN_BYTES)
-        st.session_state[_TOKEN_KEY] = value
-    return value
-
-
-def keep_in_cookie() -> None:
-    """Once per session, store the token in a first-party cookie (JavaScript: Streamlit cannot set cookies)."""
-    if st.session_state.get("identity_cookie_written") == token():
-        return
-    st.session_state["identity_cookie_written"] = token()
-    # The token matches _TOKEN_PATTERN (URL-safe characters only), so it cannot break out of the string.
-    st.html(f"<script>document.cookie = '{COOKIE}={token()}; path=/; max-age={COOKIE_MAX_AGE_S}; SameSite=Strict';"
-            "</script>", unsafe_allow_javascript=True)
-
-
-def _start_over() -> None:
-    """A new identity on this browser (a shared school computer): a fresh token, no name."""
-    st.session_state[_TOKEN_KEY] = secrets.token_urlsafe(TOKEN_BYTES)
-    st.session_state[_NAME_KEY] = ""
-    st.session_state["identity_name_box"] = ""
-    if teacher.enabled():
-        teacher.leave()  # the next person at this computer is not the teacher
+MAX_NAME_LENGTH = 40
+MASKED_CODE = "••••-••••-••••"
+_TOKEN_KEY, _OWNER_KEY, _NAME_KEY = "identity_token", "identity_owner", "identity_name"
+# The recovery code this session knows: missing = not looked at yet (the cookie's, if any), "" = none.
+_CODE_KEY = "identity_code"
+_WRITTEN_KEY, _MESSAGE_KEY = "identity_cookies_written", "identity_message"
+_MARKDOWN = "[]()<>*_`~#|\\$:!{}"
 
 
 def owner_id_of(secret: str) -> str:
-    """The public id runs record: a hash of the token, so knowing it does not let anyone act as the student."""
-    return "s-" + hashlib.sha256(secret.encode()).hexdigest()[:24]
+    """The owner_id of a token's own identity (its first token): "s-" + part of its SHA-256."""
+    return legacy_owner_id(secret)
 
 
-def default_name(owner_id: str) -> str:
+def _identities() -> Identities:
+    return Identities(resources.store())
+
+
+def _first_look() -> None:
+    """Settle this session's identity: the cookie's, else an old bookmark's (only for a browser that is nobody yet),
+    else a new one; and its name: the stored one, else an old bookmark's `?who=`."""
+    ids, state = _identities(), st.session_state
+    token = st.context.cookies.get(COOKIE)
+    owner = ids.accept(token) if well_formed(token) else None
+    bookmark = st.query_params.get(TOKEN_PARAM)
+    if owner is None and well_formed(bookmark):
+        token, owner = bookmark, ids.accept(bookmark)
+    if owner is None:
+        token, owner = ids.create()
+    state[_TOKEN_KEY], state[_OWNER_KEY] = token, owner
+    state[_NAME_KEY] = ids.name(owner) or _old_name(ids, owner, bookmark)
+
+
+def _old_name(ids: Identities, owner: str, bookmark: str | None) -> str:
+    """An old bookmark's `?who=`, kept as the name of a student who has none yet; ignored when the bookmark's
+    `?me=` was someone else's (a link of another student's must not rename this one)."""
+    name = clean_name(st.query_params.get(NAME_PARAM, ""))
+    if not name or (bookmark is not None and ids.resolve(bookmark) != owner):
+        return ""
+    ids.set_name(owner, name)
+    return name
+
+
+def owner_id() -> str:
+    """This browser's owner_id. Its token is checked on every call (one read): a token withdrawn by "give me a new
+    one" on another computer must not keep acting in a session opened before."""
+    state = st.session_state
+    if _OWNER_KEY not in state:
+        _first_look()
+    if _identities().resolve(state[_TOKEN_KEY]) is None:
+        st.warning(_("This browser's identity was replaced with “give me a new one”, here or on another computer. "
+                     "Reload the page. If that happened on another computer, enter your new recovery code under "
+                     "“Move to another computer”."))
+        st.stop()
+    return state[_OWNER_KEY]
+
+
+def default_name(owner: str) -> str:
     """E.g. "Student 4821": the same number on every visit of the same browser."""
-    return _("Student {number}", number=1000 + int(owner_id[2:10], 16) % 9000)
+    return _("Student {number}", number=1000 + int(owner[2:10], 16) % 9000)
 
 
 def clean_name(text: str) -> str:
@@ -81,46 +106,152 @@ def clean_name(text: str) -> str:
 
 
 def typed_name() -> str:
-    """The name the student typed ("" until they do), from the session or the URL."""
+    """The name the student typed ("" until they do)."""
     if _NAME_KEY not in st.session_state:
-        st.session_state[_NAME_KEY] = clean_name(st.query_params.get(NAME_PARAM, ""))
+        _first_look()
     return st.session_state[_NAME_KEY]
 
 
 def display_name() -> str:
-    return typed_name() or default_name(owner_id_of(token()))
+    return typed_name() or default_name(owner_id())
 
 
 def current_actor() -> Actor:
     """Who acts in this browser session: its owner id and name, and whether teacher mode is unlocked here."""
-    owner_id = owner_id_of(token())
-    return Actor(owner_id, display_name(), is_teacher=teacher.unlocked(owner_id))
+    owner = owner_id()
+    return Actor(owner, display_name(), is_teacher=teacher.unlocked(owner))
 
 
-def url_params() -> dict[str, str]:
-    """The token and the typed name as the URL keeps them (app.navigation writes them): `?me=...&who=...`."""
-    name = typed_name()
-    return {TOKEN_PARAM: token(), **({NAME_PARAM: name} if name else {})}
+def _cookie_script(name: str, value: str) -> str:
+    # Values are tokens (URL-safe characters) or codes (A-Z, 2-9 and "-"): nothing can break out of the string.
+    life = COOKIE_MAX_AGE_S if value else 0
+    return f"document.cookie = '{name}={value}; path=/; max-age={life}; SameSite=Strict';"
+
+
+def keep_in_cookie() -> None:
+    """Write the token and the recovery code this session knows into the browser's cookies when they differ from
+    what the browser sent (a first visit, a new identity, a rotation, a recovered one), once each."""
+    state = st.session_state
+    sent = (st.context.cookies.get(COOKIE), st.context.cookies.get(CODE_COOKIE))
+    wanted = (state[_TOKEN_KEY], state.get(_CODE_KEY, sent[1]))
+    if state.get(_WRITTEN_KEY, sent) == wanted:
+        return
+    state[_WRITTEN_KEY] = wanted
+    script = _cookie_script(COOKIE, wanted[0]) + _cookie_script(CODE_COOKIE, wanted[1] or "")
+    # The script takes itself out of the page once run: the token must not stay in the page's HTML.
+    st.html(f"<script>{script} document.currentScript.remove();</script>", unsafe_allow_javascript=True)
+
+
+def _switch_to(token: str, owner: str, code: str, name: str = "") -> None:
+    """This browser becomes `owner` with `token` (written into the cookie on the next run)."""
+    state = st.session_state
+    state[_TOKEN_KEY], state[_OWNER_KEY], state[_CODE_KEY] = token, owner, code
+    state[_NAME_KEY] = state["identity_name_box"] = name
+    state["identity_show_code"] = False
+
+
+def _start_over() -> None:
+    """A new identity on this browser (a shared school computer): a fresh token, no name, no code."""
+    _switch_to(*_identities().create(), code="")
+    if teacher.enabled():
+        teacher.leave()  # the next person at this computer is not the teacher
 
 
 def _rename_me() -> None:
     name = clean_name(st.session_state.get("identity_name_box", ""))
     st.session_state[_NAME_KEY] = name
-    me = owner_id_of(token())
-    resources.store().set_owner_name(me, name or default_name(me))
+    me = owner_id()
+    _identities().set_name(me, name, shown=name or default_name(me))
 
 
 def name_box() -> None:
-    """The sidebar's "Your name": asked for, never required; changeable at any time."""
+    """The sidebar's "Your name": asked for, never required; changeable at any time. Then "I am someone else",
+    "Move to another computer", and the script that keeps the identity in the browser's cookies."""
     name = typed_name()
+    me = owner_id()
     st.session_state.setdefault("identity_name_box", name)
     st.sidebar.text_input(_("Your name"), key="identity_name_box", max_chars=MAX_NAME_LENGTH, on_change=_rename_me,
-                          placeholder=default_name(owner_id_of(token())),
+                          placeholder=default_name(me),
                           help=_("Shown to your teacher and classmates beside your runs."))
     if not name:
         st.sidebar.caption(_("Type your name so your teacher can find your runs. Until then you are {name}.",
-                             name=default_name(owner_id_of(token()))))
+                             name=default_name(me)))
     st.sidebar.button(_("I am someone else"), on_click=_start_over, key="identity_start_over", type="tertiary",
                       help=_("On a shared computer: start as a new student, with no runs and no name."))
+    transfer_box()
     with st.sidebar:
         keep_in_cookie()
+
+
+# -- moving to another computer ----------------------------------------------------------------------------------
+
+
+def _code_to_show() -> tuple[str, str | None]:
+    """This identity's recovery code as this browser knows it, else a new one; and a note when a new one replaced
+    a code this browser did not know (made on another computer)."""
+    state, ids, me = st.session_state, _identities(), owner_id()
+    if _CODE_KEY not in state or state.get("identity_code_checked") != state[_CODE_KEY]:
+        known = state.get(_CODE_KEY, st.context.cookies.get(CODE_COOKIE)) or ""
+        state[_CODE_KEY] = known if known and ids.code_matches(me, known) else ""  # slow hash: once a session
+        state["identity_code_checked"] = state[_CODE_KEY]
+    if state[_CODE_KEY]:
+        return state[_CODE_KEY], None
+    replaced = ids.has_code(me)
+    state[_CODE_KEY] = state["identity_code_checked"] = ids.make_code(me)
+    return state[_CODE_KEY], (_("This computer did not know your code, so this is a new one: the old code no "
+                                "longer works.") if replaced else None)
+
+
+def _recover() -> None:
+    state = st.session_state
+    typed = state.get("identity_code_box", "")
+    result = _identities().recover(typed)
+    if result.malformed:
+        state[_MESSAGE_KEY] = ("error", _("A recovery code has 12 letters and digits, like ABCD-EFGH-JKLM. "
+                                          "Check it and try again."))
+    elif result.wait_s:
+        state[_MESSAGE_KEY] = ("error", _("Too many wrong codes were tried. Wait {seconds} seconds and try again.",
+                                          seconds=int(result.wait_s) + 1))
+    elif result.token is None:
+        state[_MESSAGE_KEY] = ("error", _("That code is not right. Check it on your other computer and try again."))
+    else:
+        if teacher.enabled() and result.owner_id != state.get(_OWNER_KEY):
+            teacher.leave()  # teacher mode belonged to the identity this browser had
+        name = _identities().name(result.owner_id)
+        _switch_to(result.token, result.owner_id, code=parse_code(typed) or "", name=name)
+        state[_MESSAGE_KEY] = ("success", _("Welcome back, {name}: this browser now has your runs and your name.",
+                                            name=name or default_name(result.owner_id)))
+
+
+def _rotate() -> None:
+    token, code = _identities().rotate(owner_id())
+    state = st.session_state
+    state[_TOKEN_KEY], state[_CODE_KEY] = token, code
+    state["identity_show_code"] = False
+    state[_MESSAGE_KEY] = ("success", _("Done: this browser has a new identity and your runs are still yours. Every "
+                                        "other computer that was you is signed out, and your recovery code is new."))
+
+
+def transfer_box() -> None:
+    """The sidebar's "Move to another computer": this identity's recovery code (masked until asked for, then
+    copyable), a box for a code from another computer (Enter sends it), and a new identity after a leak."""
+    message = st.session_state.pop(_MESSAGE_KEY, None)
+    with st.sidebar.expander(_("Move to another computer"), icon=":material/devices:", expanded=message is not None):
+        if message:
+            getattr(st, message[0])(message[1])
+        st.caption(_("Your recovery code brings your runs and your name to another computer or browser. Keep it "
+                     "to yourself, like a password."))
+        if st.toggle(_("Show my recovery code"), key="identity_show_code"):
+            code, note = _code_to_show()
+            st.code(code, language=None)
+            if note:
+                st.caption(note)
+        else:
+            st.markdown(f"`{MASKED_CODE}`")
+        with st.form("identity_recover_form", clear_on_submit=True, border=False):
+            st.text_input(_("Code from your other computer"), key="identity_code_box", placeholder="••••-••••-••••",
+                          max_chars=24, autocomplete="off")
+            st.form_submit_button(_("Use this code"), on_click=_recover)
+        st.button(_("My identity may have leaked: give me a new one"), on_click=_rotate, key="identity_rotate",
+                  help=_("Your runs and your name stay yours. Every other computer that is you is signed out, and "
+                         "you get a new recovery code."))

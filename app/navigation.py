@@ -1,11 +1,14 @@
 """The app's pages as st.Page objects, the links between them, and the query parameters every page keeps.
 
-The language (`?lang=`) and who the student is (`?me=`, `?who=`) belong to the browser session, not to a page,
-and Streamlit drops the query string when the page changes. Writing them back after each change of page would
-add history entries (the browser's Back then lands on the same page without them, which writes them again: one
-press of Back could never leave a page). So every link between pages carries them, the sidebar's menu included
-(Streamlit's own menu cannot), and `keep_session_params` writes them only when they are missing or changed, in
-one change of the URL.
+The language (`?lang=`) belongs to the browser session, not to a page, and Streamlit drops the query string when
+the page changes. Writing it back after each change of page would add history entries (the browser's Back then
+lands on the same page without it, which writes it again: one press of Back could never leave a page). So every
+link between pages carries it, the sidebar's menu included (Streamlit's own menu cannot), and
+`keep_session_params` writes it only when it is missing or changed, in one change of the URL.
+
+Who the student is never travels in a URL or a link (app.identity keeps it in a cookie): `keep_session_params`
+removes an old bookmark's `?me=` and `?who=` from the address bar, in that same change, once app.identity has read
+them.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from streamlit.navigation.page import StreamlitPage
 
 from app import i18n, identity
 from app.i18n import _
-from app.lessons_catalog import LESSONS
+from app.lessons.catalog import LESSONS
 
 MENU = ("home", "train", "draw", "compare", "learn")  # the sidebar's menu, in this order; lessons open from Learn
 
@@ -28,7 +31,7 @@ def pages() -> dict[str, StreamlitPage]:
         "draw": st.Page("app/pages/draw.py", title=_("Draw"), icon=":material/draw:", url_path="draw"),
         "compare": st.Page("app/pages/compare.py", title=_("Compare"), icon=":material/monitoring:",
                            url_path="compare"),
-        "learn": st.Page("app/pages/learn.py", title=_("Learn"), icon=":material/school:", url_path="learn"),
+        "learn": st.Page("app/pages/learn/index.py", title=_("Learn"), icon=":material/school:", url_path="learn"),
         **lesson_pages(),
     }
 
@@ -40,27 +43,28 @@ def lesson_pages() -> dict[str, StreamlitPage]:
 
 
 def session_params() -> dict[str, str]:
-    """The query parameters of the browser session: its language and the student's identity."""
-    return {i18n.QUERY_KEY: i18n.language(), **identity.url_params()}
+    """The query parameters of the browser session: its language only (never who the student is)."""
+    return {i18n.QUERY_KEY: i18n.language()}
 
 
 def keep_session_params() -> None:
-    """Put the session's parameters into the URL when they are missing or changed (a first visit, a typed name, the
-    language switch), in one change; a page's own parameters stay."""
+    """Put the session's parameters into the URL when they are missing or changed (a first visit, the language
+    switch) and take an old bookmark's identity out of it, in one change; a page's own parameters stay."""
+    identity.owner_id()  # reads an old bookmark's ?me= and ?who= (once per session) before they are dropped
     current = st.query_params.to_dict()
-    owned = (i18n.QUERY_KEY, identity.TOKEN_PARAM, identity.NAME_PARAM)
+    owned = (i18n.QUERY_KEY, *identity.LEGACY_PARAMS)
     updated = {name: value for name, value in current.items() if name not in owned} | session_params()
     if updated != current:
         st.query_params.from_dict(updated)
 
 
 def link(page: str, label: str) -> None:
-    """A link to one of the app's pages that keeps the session's language and identity."""
+    """A link to one of the app's pages that keeps the session's language."""
     _link(pages()[page], label, session_params())
 
 
 def menu() -> None:
-    """The sidebar's menu: the main pages, each link keeping the session's parameters (pages and parameters
+    """The sidebar's menu: the main pages, each link keeping the session's language (pages and parameters
     built once for all of them)."""
     found, params = pages(), session_params()
     with st.sidebar:

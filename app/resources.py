@@ -14,10 +14,11 @@ import streamlit as st
 
 from app.i18n import _
 from mnist_core import settings
+from mnist_core.backends.jobs import JobManager
+from mnist_core.cost import check_web_fits
 from mnist_core.data import DATASET_INFO, Dataset, load_dataset
-from mnist_core.jobs import JobManager
 from mnist_core.predict import DEFAULT_MODEL_PATH, load_default_model
-from mnist_core.store import RunStore
+from mnist_core.runs.store import RunStore
 from mnist_core.weights import LoadedModel, WeightsError, load_model
 
 
@@ -61,15 +62,20 @@ def dataset(name: str) -> Dataset:
         return _dataset(name, data_root())
 
 
+def _mtime(path: Path) -> float:
+    """A file's modification time (0.0 while it is missing): part of a cache key, so a replaced file is read anew."""
+    return path.stat().st_mtime if path.is_file() else 0.0
+
+
 @st.cache_resource(show_spinner=False)
-def _default_model(stamp: float) -> LoadedModel:  # stamp: the file's mtime, so a replaced file is reloaded
+def _default_model(stamp: float) -> LoadedModel:
     return load_default_model()
 
 
 def default_model() -> LoadedModel:
     """The built-in LeNet; raises ModelUnavailable / WeightsError when its file is missing or damaged. Its label
     in the session's language (the cached model is shared by every session, whatever its language)."""
-    model = _default_model(DEFAULT_MODEL_PATH.stat().st_mtime if DEFAULT_MODEL_PATH.is_file() else 0.0)
+    model = _default_model(_mtime(DEFAULT_MODEL_PATH))
     title = DATASET_INFO[model.config.dataset].title if model.config.dataset in DATASET_INFO else model.config.dataset
     return dataclasses.replace(model, label=_("Built-in LeNet ({dataset})", dataset=title))
 
@@ -81,10 +87,10 @@ def _run_model(root: str, run_id: int, stamp: float) -> LoadedModel:
 
 def run_model(run_id: int) -> LoadedModel:
     """A stored run's model. Keyed by the weights file's modification time too: SQLite may give a deleted
-    run's id to a new run, and a stale cached model must never answer for it."""
-    path = store().weights_path(run_id)
-    stamp = path.stat().st_mtime if path.is_file() else 0.0
-    return _run_model(runs_root(), run_id, stamp)
+    run's id to a new run, and a stale cached model must never answer for it. RunTooLarge, before a byte of the
+    file is read, when loading it would take more of the web server's memory than one model may (its config says)."""
+    check_web_fits(store().get(run_id).config)
+    return _run_model(runs_root(), run_id, _mtime(store().weights_path(run_id)))
 
 
 @st.cache_resource(show_spinner=False)
@@ -97,4 +103,4 @@ def _default_model_accuracy(stamp: float) -> float | None:
 
 def default_model_accuracy() -> float | None:
     """The built-in model's MNIST test accuracy from its file's metadata (written when it was trained)."""
-    return _default_model_accuracy(DEFAULT_MODEL_PATH.stat().st_mtime if DEFAULT_MODEL_PATH.is_file() else 0.0)
+    return _default_model_accuracy(_mtime(DEFAULT_MODEL_PATH))

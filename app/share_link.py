@@ -10,15 +10,15 @@ of problems names it before Start is pressed. The identity parameters (`?me=`, `
 from __future__ import annotations
 
 import dataclasses
-import math
-import re
 from typing import Any
 from urllib.parse import urlencode
 
 import streamlit as st
 
+from app import view_state
 from app.config_form import FIELD_LABELS
 from app.i18n import _
+from app.view_state import Codec
 from mnist_core.config import ACTIVATIONS, DATASETS, INITS, MODELS, OPTIMIZERS, PRESETS, TrainConfig
 
 CONFIG_FIELDS = tuple(f.name for f in dataclasses.fields(TrainConfig))
@@ -26,29 +26,27 @@ CHOICES: dict[str, tuple[str, ...]] = {"dataset": DATASETS, "model": MODELS, "ac
                                        "init": INITS, "optimizer": OPTIMIZERS, "preset": ("", *PRESETS)}
 TEXT_FIELDS = ("hidden", "conv_channels")  # the form shows layer sizes as text ("256, 256"); the config checks them
 POSITIVE = ("batch_size", "epochs")  # the form's boxes start at 1; the other numbers at 0
-_TRUE, _FALSE = ("true", "1", "yes", "on"), ("false", "0", "no", "off")
 
 
-def _text(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, float):
-        return repr(value)
-    if isinstance(value, (tuple, list)):
-        return ",".join(str(v) for v in value)
-    return str(value)
+def _codec(name: str, default: Any) -> Codec:
+    """How a field's form value stands in the URL, from its kind (a new TrainConfig field gets one by itself)."""
+    if name in CHOICES:
+        return view_state.choice(CHOICES[name])
+    if name in TEXT_FIELDS:
+        return view_state.LAYERS
+    if isinstance(default, bool):
+        return view_state.FLAG
+    if isinstance(default, int):
+        return view_state.whole(least=1 if name in POSITIVE else 0)
+    return view_state.number()
 
 
-def _layers_text(value: Any) -> str:
-    # "256, 256" or (256, 256) -> "256,256"; the form's other spellings ("256 256") keep their parts.
-    parts = value if isinstance(value, (tuple, list)) else re.split(r"[,\s]+", str(value))
-    return ",".join(str(p) for p in parts if str(p))
+CODECS: dict[str, Codec] = {name: _codec(name, getattr(TrainConfig(), name)) for name in CONFIG_FIELDS}
 
 
 def query_of(values: dict[str, Any]) -> dict[str, str]:
     """Form (or config) values as query parameters: "hidden=256,256&lr=0.001&shuffle=true..."."""
-    return {name: _layers_text(values[name]) if name in TEXT_FIELDS else _text(values[name])
-            for name in CONFIG_FIELDS if name in values}
+    return {name: CODECS[name].dump(values[name]) for name in CONFIG_FIELDS if name in values}
 
 
 def share_url(base_url: str, config: TrainConfig) -> str:
@@ -56,46 +54,14 @@ def share_url(base_url: str, config: TrainConfig) -> str:
     return f"{base_url.rstrip('/')}/train?{urlencode(query_of(config.to_dict()))}"
 
 
-def _parse(name: str, raw: str, default: Any) -> Any:
-    """One parameter as the form's widget holds it; ValueError with the student-facing reason."""
-    raw = raw.strip()
-    if name in CHOICES:
-        if raw not in CHOICES[name]:
-            raise ValueError(_("use one of: {options}", options=", ".join(o for o in CHOICES[name] if o)))
-        return raw
-    if name in TEXT_FIELDS:
-        return raw.replace(",", ", ")
-    if isinstance(default, bool):
-        if raw.lower() not in _TRUE + _FALSE:
-            raise ValueError(_("use true or false"))
-        return raw.lower() in _TRUE
-    if isinstance(default, int):
-        try:
-            value = int(raw)
-        except ValueError:
-            raise ValueError(_("it is not a whole number")) from None
-    else:
-        try:
-            value = float(raw)
-        except ValueError:
-            raise ValueError(_("it is not a number")) from None
-        if not math.isfinite(value):
-            raise ValueError(_("it is not a number"))
-    least = 1 if name in POSITIVE else 0
-    if value < least:
-        raise ValueError(_("it must be at least {least}", least=least))
-    return value
-
-
 def form_from_query(query: dict[str, str], form: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
     """The form's values with the link's applied, and a message for each link value the form cannot hold."""
-    defaults = TrainConfig()
     values, problems = dict(form), []
     for name in CONFIG_FIELDS:
         if name not in query:
             continue
         try:
-            values[name] = _parse(name, query[name], getattr(defaults, name))
+            values[name] = CODECS[name].parse(query[name].strip())
         except ValueError as exc:
             problems.append(_("The link's {field} “{value}” cannot be used ({reason}); the form keeps its own value.",
                               field=_(FIELD_LABELS.get(name, name)), value=query[name][:40], reason=str(exc)))

@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-import time
-
 import streamlit as st
 
-from app import i18n, identity, navigation, resources, run_scope, teacher
-from app.i18n import _, percent
-from app.run_views import progress_fraction, queue_place
+from app import i18n, identity, navigation, resources, teacher
+from app.i18n import _
+from app.run import scope as run_scope
+from app.run.texts import activity_line, progress_fraction
 from app.ui_settings import SIDEBAR_REFRESH_S
+from app.user_text import markdown_text
+from mnist_core.backends.jobs import JobManager
 from mnist_core.data import dataset_status
-from mnist_core.jobs import JobManager
-from mnist_core.run_record import ACTIVE_STATUSES, RunRecord
+from mnist_core.runs.record import ACTIVE_STATUSES, RunRecord
 from mnist_core.training import pick_device
 
 
@@ -58,17 +58,10 @@ def trainings() -> None:
                     training_row(entry[0], manager)
 
 
-RECOVERY_INTERVAL_S = 10.0  # how often the server looks for runs whose process died (a killed CLI training)
-_last_recovery = [0.0]  # per server process, not per tab: one look serves every student
-
-
 def active_runs() -> list[RunRecord]:
     """The queued and running runs, read again only when one small query says something changed since this tab's
     last refresh (an idle sidebar does no other work)."""
     store = resources.store()
-    if time.monotonic() - _last_recovery[0] >= RECOVERY_INTERVAL_S:
-        _last_recovery[0] = time.monotonic()
-        store.recover_interrupted()  # e.g. a CLI training whose process died while the app was running
     activity = (store.db_path, store.activity())
     cached = st.session_state.get("sidebar_active_runs")
     if cached is None or cached[0] != activity:
@@ -79,13 +72,11 @@ def active_runs() -> list[RunRecord]:
 
 def training_row(record: RunRecord, manager: JobManager) -> None:
     """One training in the sidebar: its progress bar, or its place in the queue."""
+    name = markdown_text(record.name)  # a classmate's run name, shown as typed
     if record.status == "running":
-        fraction = progress_fraction(record)
-        st.progress(fraction, text=f"{record.name} · {percent(fraction, 0)}")
+        st.progress(progress_fraction(record), text=activity_line(record, label=name, brief=True))
     else:
-        position = manager.queue_position(record.id)
-        where = queue_place(position)
-        st.caption(_(":material/hourglass_empty: {run}: queued, {place}", run=record.name, place=where))
+        st.caption(activity_line(record, manager.queue_position(record.id), label=name))
 
 
 def show() -> None:

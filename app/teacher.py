@@ -1,58 +1,49 @@
 """Teacher mode: with MNIST_PLAYGROUND_TEACHER_KEY set on the server, the key typed in the sidebar unlocks this
 browser's teacher powers (stop, rename, delete any run; caps per student; the class's reference model).
 
-The key is compared in constant time (hmac.compare_digest) and at most MAX_TRIES tries per minute are allowed from
-one address, so it cannot be guessed by trying. Without the variable there is no teacher mode and nothing shows.
-Teacher mode lasts until "Leave teacher mode": a reload or a new tab of the same browser keeps it through a cookie
-holding a pass, an HMAC of the browser's identity under the key. The key itself is never stored; a pass is worth
-nothing in another browser (another identity) or once the server's key changes.
+Tries at the key are slowed per key, not per client (mnist_core.runs.teacher_access): a class behind one address
+shares one back-off, and no try is ever refused, so a student's wrong tries can delay the teacher by a few seconds
+but never lock the teacher out. The outcome of a try is told only when its slot comes, so waiting is not optional.
+
+Unlocking opens a server-side teacher session; the cookie holds only its random id (the database keeps its hash),
+so a reload or a new tab of the same browser stays unlocked until "Leave teacher mode" revokes it, it expires
+(12 h) or the key changes. Streamlit gives a script no way to set a response header, so the page's JavaScript
+writes the cookie: it is SameSite=Strict with a max-age of the session's remaining time, but it cannot be
+HttpOnly, so a script running in the page could read it. Nothing in it is derived from the key. Without the
+variable there is no teacher mode and nothing shows.
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import threading
+import dataclasses
+import math
 import time
-from collections import deque
 
 import streamlit as st
 
 from app import resources
-from app.i18n import _
-from app.run_views import run_label
+from app.i18n import N_, _
+from app.run.texts import run_label
 from mnist_core import settings
-from mnist_core.actors import Actor, ClassRules, NotPermitted, load_rules, save_rules
+from mnist_core.runs import teacher_access
+from mnist_core.runs.class_rules import RULES_FILE, RuleProblem, load_rules, read_rules, save_rules
+from mnist_core.runs.permissions import Actor, NotPermitted
 
-MAX_TRIES = 5
-WINDOW_S = 60.0
-_STATE_KEY = "teacher_unlocked"
 COOKIE = "mnist_playground_teacher"
-COOKIE_MAX_AGE_S = 12 * 3600  # a school day: a teacher's computer left on does not stay unlocked for weeks
-
-
-class TryLimiter:
-    """At most `limit` tries per `window_s` seconds per client, across every session of this process."""
-
-    def __init__(self, limit: int = MAX_TRIES, window_s: float = WINDOW_S) -> None:
-        self.limit, self.window_s = limit, window_s
-        self._tries: dict[str, deque[float]] = {}
-        self._lock = threading.Lock()
-
-    def allow(self, client: str, now: float | None = None) -> float:
-        """0 when a try is allowed now (and counted), else the seconds until the next one is."""
-        now = time.monotonic() if now is None else now
-        with self._lock:
-            tries = self._tries.setdefault(client, deque())
-            while tries and now - tries[0] >= self.window_s:
-                tries.popleft()
-            if len(tries) >= self.limit:
-                return self.window_s - (now - tries[0])
-            tries.append(now)
-            return 0.0
-
-
-_LIMITER = TryLimiter()  # module level: shared by every browser session this server process serves
+_SESSION_KEY = "teacher_session"  # this browser session's teacher session id; None: a student
+_COOKIE_READ_KEY = "teacher_cookie_read"
+_PENDING_KEY = "teacher_pending_try"  # (KeyTry, whether the key was right), until the try's slot
+_BOX_KEY = "teacher_key_box"
+_SHOW_HINT_FROM_S = 1.0  # a shorter wait is not worth a sentence
+# The class rules' caps in the panel: field of ClassRules -> (its number box's key, its label); 0 in a box: no cap.
+CAP_BOXES = {
+    "max_epochs": ("teacher_max_epochs", N_("Most epochs per run (0 = no limit)")),
+    "max_active_runs": ("teacher_max_active", N_("Runs training or waiting per student (0 = no limit)")),
+    "max_running_per_student": ("teacher_max_running", N_("Runs training at once per student (0 = no limit)")),
+    "max_queued": ("teacher_max_queued", N_("Runs in the class's queue (0 = no limit)")),
+    "max_runs_per_student": ("teacher_max_stored", N_("Stored runs per student (0 = no limit)")),
+    "max_disk_mb_per_student": ("teacher_max_disk_mb", N_("MB of weights files per student (0 = no limit)")),
+}
 
 
 def enabled() -> bool:
@@ -60,58 +51,85 @@ def enabled() -> bool:
 
 
 def unlocked(owner_id: str) -> bool:
-    """Whether this browser entered the right key (and the server still has teacher mode): in this session, or
-    earlier with the pass for this identity still in its cookie."""
-    if not enabled():
+    """Whether this browser holds a live teacher session: opened here, or earlier and kept in its cookie. Checked
+    on every run, so leaving in another tab, the 12 h expiry or a changed key locks this tab too. A session is
+    not bound to `owner_id` (kept for the callers): like any session cookie, the id alone is the pass."""
+    key = settings.teacher_key()
+    if key is None:
         return False
-    if _STATE_KEY not in st.session_state:  # the session's first look: a reload or a new tab
-        cookie = st.context.cookies.get(COOKIE)
-        st.session_state[_STATE_KEY] = isinstance(cookie, str) and hmac.compare_digest(cookie, pass_for(owner_id))
-    return bool(st.session_state[_STATE_KEY])
-
-
-def pass_for(owner_id: str) -> str:
-    """What the cookie holds for this identity: HMAC-SHA256 of it under the teacher key (hex, safe in a cookie)."""
-    key = settings.teacher_key() or ""
-    return hmac.new(key.encode(), f"teacher:{owner_id}".encode(), hashlib.sha256).hexdigest()
-
-
-def key_matches(typed: str) -> bool:
-    expected = settings.teacher_key()
-    return expected is not None and hmac.compare_digest(typed.encode(), expected.encode())
-
-
-def _client() -> str:
-    return st.context.ip_address or "unknown"  # None in a test without a browser: one shared allowance
+    state = st.session_state
+    if not state.get(_COOKIE_READ_KEY):  # the session's first look: a reload or a new tab
+        state[_COOKIE_READ_KEY] = True
+        state.setdefault(_SESSION_KEY, st.context.cookies.get(COOKIE))
+    session_id = state.get(_SESSION_KEY)
+    if session_id is None:
+        return False
+    if teacher_access.session_remaining(resources.store(), session_id, key) is None:
+        state[_SESSION_KEY] = None
+        return False
+    return True
 
 
 def _try_key() -> None:
-    typed = st.session_state.get("teacher_key_box", "")
-    st.session_state["teacher_key_box"] = ""  # never kept on screen or in the session
-    wait = _LIMITER.allow(_client())
-    if wait:
-        st.session_state["teacher_message"] = _("Too many tries. Wait {seconds} seconds and try again.",
-                                                seconds=int(wait) + 1)
-    elif key_matches(typed):
-        st.session_state[_STATE_KEY] = True
-        st.session_state["teacher_cookie"] = "write"
-        st.session_state.pop("teacher_message", None)
-    else:
+    """The key form's submit (the button or Enter): reserve this try's slot and check the key, but tell the outcome
+    only at the slot (here when it has come, else in `_wait_for_try`), so a guesser cannot skip the wait."""
+    typed = st.session_state.get(_BOX_KEY, "")
+    st.session_state[_BOX_KEY] = ""  # never kept on screen or in the session
+    key = settings.teacher_key()
+    if key is None:
+        return
+    key_try = teacher_access.reserve_try(resources.store())
+    st.session_state[_PENDING_KEY] = (key_try, teacher_access.key_matches(typed, key))
+    if not key_try.wait_s():
+        _finish_try()
+
+
+def _finish_try() -> bool:
+    """The pending try's slot has come: open a teacher session, or say the key was wrong. True when unlocked."""
+    key_try, right = st.session_state.pop(_PENDING_KEY)
+    key = settings.teacher_key()
+    if not right or key is None:
         st.session_state["teacher_message"] = _("That is not the teacher key.")
+        return False
+    store = resources.store()
+    teacher_access.record_right(store, key_try)
+    st.session_state[_SESSION_KEY] = teacher_access.open_session(store, key)[0]
+    st.session_state["teacher_cookie"] = "write"
+    st.session_state.pop("teacher_message", None)
+    return True
+
+
+def _wait_for_try() -> None:
+    """A try waiting for its slot: wait here, saying so, then tell its outcome (a rerun draws teacher mode)."""
+    pending = st.session_state.get(_PENDING_KEY)
+    if pending is None:
+        return
+    wait = pending[0].wait_s()
+    if wait > 0:
+        with st.spinner(_("Checking the key in {seconds} s: many wrong keys were typed in the last minute, so "
+                          "each try waits its turn.", seconds=math.ceil(wait))):
+            time.sleep(wait)
+    if _finish_try():
+        st.rerun()
 
 
 def leave() -> None:
-    """Lock teacher mode in this browser (its cookie too)."""
-    st.session_state[_STATE_KEY] = False
+    """Lock teacher mode: the session is revoked on the server (every tab using it locks) and the cookie cleared."""
+    teacher_access.close_session(resources.store(), st.session_state.get(_SESSION_KEY))
+    st.session_state[_SESSION_KEY] = None
+    st.session_state[_COOKIE_READ_KEY] = True  # this page load's cookie header still has the old id: never reread
     st.session_state["teacher_cookie"] = "clear"
 
 
-def keep_in_cookie(owner_id: str) -> None:
-    """After unlocking or leaving: write or clear the pass (JavaScript: Streamlit cannot set cookies). A hex
-    digest and fixed names only, so nothing can break out of the script's string."""
+def keep_in_cookie() -> None:
+    """After unlocking or leaving: write or clear the session id (JavaScript: Streamlit cannot set cookies, so the
+    cookie cannot be HttpOnly). The id is URL-safe base64 and the names fixed, so nothing can break out of the
+    script's string; its max-age is the session's remaining validity."""
     action = st.session_state.pop("teacher_cookie", None)
-    if action == "write":
-        st.html(f"<script>document.cookie = '{COOKIE}={pass_for(owner_id)}; path=/; max-age={COOKIE_MAX_AGE_S}; "
+    session_id = st.session_state.get(_SESSION_KEY)
+    if action == "write" and (remaining := teacher_access.session_remaining(resources.store(), session_id,
+                                                                           settings.teacher_key())):
+        st.html(f"<script>document.cookie = '{COOKIE}={session_id}; path=/; max-age={int(remaining)}; "
                 "SameSite=Strict';</script>", unsafe_allow_javascript=True)
     elif action == "clear":
         st.html(f"<script>document.cookie = '{COOKIE}=; path=/; max-age=0; SameSite=Strict';</script>",
@@ -121,9 +139,10 @@ def keep_in_cookie(owner_id: str) -> None:
 def _save_rules(actor: Actor) -> None:
     state = st.session_state
     reference = state.get("teacher_reference")
-    rules = ClassRules(max_epochs=int(state["teacher_max_epochs"]) or None,
-                       max_active_runs=int(state["teacher_max_active"]) or None,
-                       reference_run_id=None if reference in (None, 0) else int(reference))
+    # From the stored rules, so a rule the panel does not show keeps its value; a box's 0 means no cap (None).
+    caps = {name: int(state[box]) or None for name, (box, _label) in CAP_BOXES.items()}
+    rules = dataclasses.replace(load_rules(resources.store().root), **caps,
+                                reference_run_id=None if reference in (None, 0) else int(reference))
     try:
         save_rules(resources.store().root, rules, actor)
     except NotPermitted:
@@ -136,31 +155,55 @@ def sidebar_panel(actor: Actor) -> None:
     """The sidebar's "Teacher" box: the key form, then (unlocked) the class rules. Nothing without the variable."""
     if not enabled():
         return
-    message = st.session_state.pop("teacher_message", None)
     with st.sidebar:
-        keep_in_cookie(actor.owner_id)
+        keep_in_cookie()
+        _wait_for_try()
+    message = st.session_state.pop("teacher_message", None)
     with st.sidebar.expander(_("Teacher"), icon=":material/school:", expanded=actor.is_teacher or bool(message)):
         if message:
             st.info(message)
         if not actor.is_teacher:
-            st.text_input(_("Teacher key"), type="password", key="teacher_key_box")
-            st.button(_("Unlock teacher mode"), on_click=_try_key, key="teacher_unlock")
+            key_form()
             return
         st.success(_("Teacher mode: you may stop, rename and delete any run."))
         rules_form(actor)
         st.button(_("Leave teacher mode"), on_click=leave, key="teacher_leave")
 
 
+def key_form() -> None:
+    """The key box in a form, so Enter submits it as the button does; and how long a try would wait now."""
+    wait = teacher_access.expected_wait(resources.store())
+    if wait >= _SHOW_HINT_FROM_S:
+        st.caption(_("Many wrong keys were typed in the last minute: a try now is checked after about {seconds} s.",
+                     seconds=math.ceil(wait)))
+    with st.form("teacher_key_form", border=False):
+        st.text_input(_("Teacher key"), type="password", key=_BOX_KEY)
+        st.form_submit_button(_("Unlock teacher mode"), on_click=_try_key, key="teacher_unlock")
+
+
+def problem_text(problem: RuleProblem) -> str:
+    """A value of class_rules.json that was not used, in the teacher's words, naming the field."""
+    if problem.field is None:
+        return _("{file} is not a JSON object ({found}); every class rule keeps its default.",
+                 file=RULES_FILE, found=problem.value)
+    if problem.expected == "no such rule":
+        return _("{file}: {field} is not a class rule; it is ignored.", file=RULES_FILE, field=problem.field)
+    return _("{file}: {field} is {value}; it takes a whole number of at least 1, or nothing. Its default is used.",
+             file=RULES_FILE, field=problem.field, value=problem.value)
+
+
 def rules_form(actor: Actor) -> None:
-    rules = load_rules(resources.store().root)
-    st.session_state.setdefault("teacher_max_epochs", rules.max_epochs or 0)
-    st.session_state.setdefault("teacher_max_active", rules.max_active_runs or 0)
+    rules, problems = read_rules(resources.store().root)
+    for problem in problems:
+        st.warning(problem_text(problem))
+    for name, (box, _label) in CAP_BOXES.items():  # the value in force: the stored one, else the default
+        st.session_state.setdefault(box, getattr(rules, name) or 0)
     finished = {r.id: r for r in resources.store().list_runs(statuses=("completed", "stopped"), limit=200)}
     options = [0, *finished]
     st.session_state.setdefault("teacher_reference", rules.reference_run_id if rules.reference_run_id in finished
                                 else 0)
-    st.number_input(_("Most epochs per run (0 = no limit)"), min_value=0, step=1, key="teacher_max_epochs")
-    st.number_input(_("Runs at once per student (0 = no limit)"), min_value=0, step=1, key="teacher_max_active")
+    for box, label in CAP_BOXES.values():
+        st.number_input(_(label), min_value=0, step=1, key=box)
     st.selectbox(_("Class reference model"), options, key="teacher_reference",
                  format_func=lambda i: _("None") if i == 0 else run_label(finished[i]),
                  help=_("Offered first on the Draw page to every student."))

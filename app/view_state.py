@@ -8,36 +8,29 @@ ignored and the page shows its default. The identity and language parameters are
 
 from __future__ import annotations
 
+import math
+import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import streamlit as st
 
+from app.i18n import _
+
 _FIRST_SEEN_KEY = "view_state_first_seen"  # each key's value when the page first drew it
 _RESTORED_KEY = "view_state_restored"
+_TRUE, _FALSE = ("true", "1", "yes", "on"), ("false", "0", "no", "off")
 
 
 @dataclass(frozen=True)
 class Codec:
-    """How one view value reads from (`parse`, ValueError when it cannot) and writes to (`dump`) URL text."""
+    """How one value reads from (`parse`: ValueError with the reason in the student's words, when it cannot) and
+    writes to (`dump`) URL text. The one place that knows how each kind of value stands in a URL: the page views
+    here and the Train form's settings (share_link) both use these."""
 
     parse: Callable[[str], Any]
     dump: Callable[[Any], str]
-
-
-def _whole(text: str) -> int:
-    value = int(text)
-    if value < 0:
-        raise ValueError(text)
-    return value
-
-
-def _positive_float(text: str) -> float:
-    value = float(text)
-    if not 0 <= value < float("inf"):
-        raise ValueError(text)
-    return value
 
 
 def choice(options: Iterable[Any]) -> Codec:
@@ -46,22 +39,78 @@ def choice(options: Iterable[Any]) -> Codec:
 
     def parse(text: str) -> Any:
         if text not in by_text:
-            raise ValueError(text)
+            raise ValueError(_("use one of: {options}", options=", ".join(o for o in by_text if o)))
         return by_text[text]
 
     return Codec(parse, str)
 
 
+def several(one: Codec) -> Codec:
+    """A comma-separated list of values that each read and write as `one`."""
+    return Codec(lambda text: [one.parse(p) for p in text.split(",") if p],
+                 lambda values: ",".join(one.dump(v) for v in values))
+
+
 def choices(options: Iterable[Any]) -> Codec:
     """Several of `options`, comma-separated."""
-    one = choice(options)
-    return Codec(lambda text: [one.parse(p) for p in text.split(",") if p], lambda values: ",".join(map(str, values)))
+    return several(choice(options))
 
 
-WHOLE = Codec(_whole, str)
-NUMBER = Codec(_positive_float, lambda v: f"{float(v):g}")
-WHOLE_LIST = Codec(lambda text: [_whole(p) for p in text.split(",") if p], lambda values: ",".join(map(str, values)))
-MODEL = Codec(lambda text: text if text == "default" else _whole(text), str)  # the Draw page's model keys
+def whole(least: int = 0) -> Codec:
+    """A whole number, `least` or more."""
+
+    def parse(text: str) -> int:
+        return _at_least(_converted(int, text, _("it is not a whole number")), least)
+
+    return Codec(parse, str)
+
+
+def number(least: float = 0, as_shown: bool = False) -> Codec:
+    """A finite number, `least` or more. Written with every digit, so a link gives back the very value; `as_shown`:
+    as a `format="%g"` box shows it (six significant digits, "1" for 1.0)."""
+
+    def parse(text: str) -> float:
+        value = _converted(float, text, _("it is not a number"))
+        if not math.isfinite(value):
+            raise ValueError(_("it is not a number"))
+        return _at_least(value, least)
+
+    return Codec(parse, (lambda v: f"{float(v):g}") if as_shown else str)
+
+
+def _converted(convert: Callable[[str], Any], text: str, reason: str) -> Any:
+    try:
+        return convert(text)
+    except ValueError:
+        raise ValueError(reason) from None
+
+
+def _at_least(value: Any, least: float) -> Any:
+    if value < least:
+        raise ValueError(_("it must be at least {least}", least=least))
+    return value
+
+
+def _flag(text: str) -> bool:
+    if text.lower() not in _TRUE + _FALSE:
+        raise ValueError(_("use true or false"))
+    return text.lower() in _TRUE
+
+
+def _layers_text(value: Any) -> str:
+    # "256, 256" or (256, 256) -> "256,256"; the form's other spellings ("256 256") keep their parts.
+    parts = value if isinstance(value, (tuple, list)) else re.split(r"[,\s]+", str(value))
+    return ",".join(str(p) for p in parts if str(p))
+
+
+WHOLE = whole()
+NUMBER = number(as_shown=True)
+WHOLE_LIST = several(WHOLE)
+FLAG = Codec(_flag, lambda value: "true" if value else "false")
+# Layer sizes as the Train form shows them ("256, 256"); the config checks the sizes themselves.
+LAYERS = Codec(lambda text: text.replace(",", ", "), _layers_text)
+MODEL = Codec(lambda text: text if text == "default" else WHOLE.parse(text), str)  # the Draw page's model keys
+MODEL_LIST = several(MODEL)
 
 
 def restore(params: Mapping[str, Codec]) -> None:
@@ -98,5 +147,3 @@ def remember(params: Mapping[str, Codec]) -> None:
     if updated != current:
         st.query_params.from_dict(updated)
 
-
-MODEL_LIST = Codec(lambda text: [MODEL.parse(p) for p in text.split(",") if p], lambda values: ",".join(map(str, values)))

@@ -190,8 +190,9 @@ def main(argv: list[str] | None = None) -> int:
           f"{lenet_ours / lenet_course:.1f}x")
     nchw = cnn_step_samples_per_s(device, max(10, args.course_iterations // 3), channels_last=False)
     nhwc = cnn_step_samples_per_s(device, max(10, args.course_iterations // 3), channels_last=True)
+    faster = "channels_last" if nhwc > nchw else "the default"
     print(f"lenet training step: default (NCHW) {nchw:,.0f}, channels_last {nhwc:,.0f} samples/s "
-          f"({'channels_last' if nhwc > nchw else 'the default'} is faster here: {max(nhwc, nchw) / min(nhwc, nchw):.2f}x)")
+          f"({faster} is faster here: {max(nhwc, nchw) / min(nhwc, nchw):.2f}x)")
     p50, p95 = predict_latency_ms(300)
     print(f"drawing -> probabilities: p50 {p50:.2f} ms, p95 {p95:.2f} ms")
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

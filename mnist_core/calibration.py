@@ -138,7 +138,7 @@ def calibrate_weights_file(path: Path, data: Dataset | None = None) -> Calibrati
 
 
 def calibrate_finished_run(path: Path, data: Dataset) -> Calibration | None:
-    """What a finished run does after its weights are saved (jobs.execute_run): calibrate them. A failure here
+    """What a finished run does after its weights are saved (execution.execute_run): calibrate them. A failure here
     must not fail a run that trained fine: it is logged and the model stays uncalibrated."""
     try:
         return calibrate_weights_file(path, data)

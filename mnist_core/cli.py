@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import math
 import sys
 import threading
 from collections.abc import Sequence
@@ -38,7 +39,8 @@ def _layers(text: str) -> tuple[int, ...]:
     try:
         return parse_layers(text)
     except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"expected layer sizes like 256,256 or 256-256 ({exc}), got {text!r}") from None
+        raise argparse.ArgumentTypeError(
+            f"expected layer sizes like 256,256 or 256-256 ({exc}), got {text!r}") from None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -46,7 +48,8 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     train = commands.add_parser("train", help="train a network and store the run")
-    train.add_argument("--preset", choices=sorted(PRESETS), help="start from a course preset; options below override it")
+    train.add_argument("--preset", choices=sorted(PRESETS),
+                       help="start from a course preset; options below override it")
     train.add_argument("--dataset", choices=DATASETS)
     train.add_argument("--model", choices=MODELS)
     train.add_argument("--hidden", type=_layers, help="hidden layer sizes, e.g. 256,256 (none for softmax regression)")
@@ -106,14 +109,16 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
 def cmd_train(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
+    from mnist_core.backends.execution import execute_run
     from mnist_core.calibration import calibrate_weights_file
+    from mnist_core.cost import check_fits
     from mnist_core.data import load_dataset
     from mnist_core.events import EpochMetrics, Progress
-    from mnist_core.jobs import execute_run
-    from mnist_core.store import RunStore
+    from mnist_core.runs.store import RunStore
     from mnist_core.weights import save_model
 
     config = args.config
+    check_fits(config)  # RunTooLarge: named field, before anything is stored or loaded
     load_dataset(config.dataset)  # a missing or damaged dataset is reported before any run is stored
     store = RunStore()
     run_id = store.create_run(config, name=args.name)
@@ -144,18 +149,43 @@ def cmd_train(args: argparse.Namespace) -> int:
     result = outcome.get("result")
     if record.status == "failed" or result is None:
         print(f"mnist_core: error: run {run_id} failed: {record.error}", file=sys.stderr)
+        if args.json:  # a failed run is an outcome: its kind and facts (a diverged run's iteration, learning rate)
+            print(json.dumps(_failure_json(record)))
         return 1
     if args.save:
+        command = "python -m mnist_core " + " ".join(sys.argv[1:])
         save_model(args.save, result.model, config, result.mean, result.std,
-                   {"test_accuracy": repr(result.test_accuracy), "command": "python -m mnist_core " + " ".join(sys.argv[1:])})
+                   {"test_accuracy": repr(result.test_accuracy), "command": command})
         calibrate_weights_file(args.save)
-    print(f"run {run_id} {record.status}: test accuracy {record.test_accuracy:.4f}, test loss {record.test_loss:.4f}, "
-          f"{record.duration_s:.1f} s on {record.device}", file=sys.stderr)
+    print(f"run {run_id} {record.status}: test accuracy {_figure(record.test_accuracy)}, test loss "
+          f"{_figure(record.test_loss)}, {record.duration_s:.1f} s on {record.device}", file=sys.stderr)
     if args.json:
-        print(json.dumps({"run_id": run_id, "status": record.status, "test_accuracy": record.test_accuracy,
-                          "test_loss": record.test_loss, "seconds": record.duration_s, "device": record.device,
-                          "samples_per_s": result.samples_per_s}))
+        print(json.dumps(_finite({"run_id": run_id, "status": record.status, "test_accuracy": record.test_accuracy,
+                                  "test_loss": record.test_loss, "seconds": record.duration_s,
+                                  "device": record.device, "samples_per_s": result.samples_per_s})))
     return 0
+
+
+def _failure_json(record: Any) -> dict[str, Any]:
+    failure = record.failure
+    return _finite({"run_id": record.id, "status": record.status, "failure": failure.kind if failure else None,
+                    "facts": failure.facts if failure else {}, "error": record.error})
+
+
+def _figure(value: float | None) -> str:
+    """A metric for the terminal: "-" where SQLite holds no number (NULL, which is how it stores a NaN)."""
+    return "-" if value is None or not math.isfinite(value) else f"{value:.4f}"
+
+
+def _finite(value: Any) -> Any:
+    """`value` with every NaN or infinite float made None, so --json output is strict JSON that any reader takes."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
@@ -165,7 +195,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     if args.run == "default":
         loaded = load_default_model()
     else:
-        from mnist_core.store import RunStore
+        from mnist_core.runs.store import RunStore
 
         try:
             run_id = int(args.run)
@@ -204,7 +234,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     if (args.weights is None) == (args.run is None):
         raise UsageError("give either a weights file or --run ID")
     if args.run is not None:
-        from mnist_core.store import RunStore
+        from mnist_core.runs.store import RunStore
 
         store = RunStore()
         store.get(args.run)  # RunNotFound before a missing-file message
@@ -231,7 +261,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
 
 
 def cmd_runs(args: argparse.Namespace) -> int:
-    from mnist_core.store import RunStore
+    from mnist_core.runs.store import RunStore
 
     store = RunStore()
     if args.runs_command == "list":
@@ -240,8 +270,8 @@ def cmd_runs(args: argparse.Namespace) -> int:
             print(f"no runs yet in {store.root}")
         if args.json:
             for run in runs:
-                print(json.dumps({"id": run.id, "name": run.name, "status": run.status,
-                                  "test_accuracy": run.test_accuracy, "config": run.config.to_dict()}))
+                print(json.dumps(_finite({"id": run.id, "name": run.name, "status": run.status,
+                                          "test_accuracy": run.test_accuracy, "config": run.config.to_dict()})))
         for run in [] if args.json else runs:
             acc = f"{run.test_accuracy:.4f}" if run.test_accuracy is not None else "-"
             print(f"{run.id:>5}  {run.status:<11} {acc:>7}  {run.name}")
@@ -250,9 +280,11 @@ def cmd_runs(args: argparse.Namespace) -> int:
         run = store.get(args.run_id)
         shown = {k: v for k, v in dataclasses.asdict(run).items() if k not in ("config",)}
         shown["config"] = run.config.to_dict()
-        print(json.dumps(shown, indent=2, default=str))
+        print(json.dumps(_finite(shown), indent=2, default=str))
         return 0
-    store.delete(args.run_id)
+    from mnist_core.runs.permissions import COMMAND_LINE
+
+    store.delete(args.run_id, actor=COMMAND_LINE)
     print(f"deleted run {args.run_id}")
     return 0
 
@@ -288,7 +320,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _usage_error(exc)
 
     from mnist_core.data import DatasetUnavailable
-    from mnist_core.store import RunNotFound
+    from mnist_core.runs.store import RunNotFound
     from mnist_core.weights import WeightsError
 
     commands = {"train": cmd_train, "predict": cmd_predict, "calibrate": cmd_calibrate, "runs": cmd_runs,

@@ -113,10 +113,12 @@ class TrainConfig:
         ):
             if getattr(self, name) not in choices:
                 bad(name, "one of " + ", ".join(choices), "choice", choices=choices)
-        if not isinstance(self.hidden, tuple) or len(self.hidden) > MAX_HIDDEN_LAYERS or not all(_is_int(u) and 1 <= u <= MAX_UNITS for u in self.hidden):
+        if (not isinstance(self.hidden, tuple) or len(self.hidden) > MAX_HIDDEN_LAYERS
+                or not all(_is_int(u) and 1 <= u <= MAX_UNITS for u in self.hidden)):
             bad("hidden", f"0 to {MAX_HIDDEN_LAYERS} layers of 1 to {MAX_UNITS} units", "layers",
                 max_layers=MAX_HIDDEN_LAYERS, max_units=MAX_UNITS)
-        if not isinstance(self.conv_channels, tuple) or len(self.conv_channels) != 2 or not all(_is_int(c) and 1 <= c <= 256 for c in self.conv_channels):
+        if (not isinstance(self.conv_channels, tuple) or len(self.conv_channels) != 2
+                or not all(_is_int(c) and 1 <= c <= 256 for c in self.conv_channels)):
             bad("conv_channels", "two channel counts, each 1 to 256", "channels", high=256)
         if not _is_number(self.dropout) or not 0.0 <= self.dropout <= 0.9:
             bad("dropout", "0 to 0.9", "range", low=0, high=0.9)

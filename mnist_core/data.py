@@ -150,7 +150,8 @@ def import_dataset(name: str, source_dir: Path, root: Path | None = None) -> lis
         candidates = [source_dir / gz, source_dir / "raw" / gz, source_dir / info.folder / "raw" / gz]
         found = next((p for p in candidates if p.is_file()), None)
         if found is None:
-            raise DatasetUnavailable(f"{gz} is not in {source_dir} (looked in {', '.join(str(c.parent) for c in candidates)})")
+            looked = ", ".join(str(c.parent) for c in candidates)
+            raise DatasetUnavailable(f"{gz} is not in {source_dir} (looked in {looked})")
         if md5_of(found) != md5:
             raise DatasetCorrupt(f"{found} is corrupt: its md5 is not {md5}; copy it again from a good source",
                                  {"dataset": info.name, "problem": "md5", "path": str(found)})
@@ -204,7 +205,8 @@ def _check_files(info: DatasetInfo, raw: Path) -> list[str]:
         elif (raw / gz).exists():
             if md5_of(raw / gz) != md5:
                 raise DatasetCorrupt(
-                    f"{raw / gz} is corrupt or truncated (md5 is not {md5}). Delete it and import or download it again.",
+                    f"{raw / gz} is corrupt or truncated (md5 is not {md5}). "
+                    "Delete it and import or download it again.",
                     {"dataset": info.name, "problem": "md5", "path": str(raw / gz)},
                 )
         else:
@@ -247,9 +249,12 @@ def _load(name: str, root: Path) -> Dataset:
         raise DatasetCorrupt(f"{info.title} files in {raw} could not be read: {cause}",
                              {"dataset": info.name, "problem": "unreadable", "path": str(raw),
                               "cause": cause}) from None
-    for split, images, labels, count in (("train", train.data, train.targets, 60_000), ("test", test.data, test.targets, 10_000)):
-        if images.shape != (count, 28, 28) or labels.shape != (count,) or int(labels.min()) < 0 or int(labels.max()) > 9:
-            raise DatasetCorrupt(f"{info.title} {split} files in {raw} do not hold {count:,} 28x28 images with labels 0-9",
+    splits = (("train", train.data, train.targets, 60_000), ("test", test.data, test.targets, 10_000))
+    for split, images, labels, count in splits:
+        if (images.shape != (count, 28, 28) or labels.shape != (count,)
+                or int(labels.min()) < 0 or int(labels.max()) > 9):
+            raise DatasetCorrupt(f"{info.title} {split} files in {raw} do not hold {count:,} 28x28 images "
+                                 "with labels 0-9",
                                  {"dataset": info.name, "problem": "shape", "path": str(raw), "count": count})
     scaled = train.data.float().div_(255)
     return Dataset(

@@ -59,7 +59,8 @@ def predict(loaded: LoadedModel, drawing_or_tensor: Drawing | torch.Tensor, top_
     with torch.inference_mode():
         logits = loaded.model(inputs)
         if logits.shape != (1, len(loaded.class_names)):
-            raise ValueError(f"model gave logits of shape {tuple(logits.shape)}, expected (1, {len(loaded.class_names)})")
+            raise ValueError(f"model gave logits of shape {tuple(logits.shape)}, "
+                             f"expected (1, {len(loaded.class_names)})")
         temperature = temperature_of(loaded)
         probabilities = torch.softmax(logits.to(torch.float32) / (temperature or 1.0), dim=1)[0].tolist()
     order = sorted(range(len(probabilities)), key=lambda i: -probabilities[i])

@@ -10,7 +10,7 @@ import math
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
@@ -19,6 +19,7 @@ from torch import nn
 from mnist_core import settings
 from mnist_core.config import TrainConfig
 from mnist_core.data import Dataset, load_dataset, normalize, split_indices
+from mnist_core.evaluation import evaluate, evaluate_with_confidence
 from mnist_core.events import EpochMetrics, LossPoints, Progress, TrainEvent
 from mnist_core.models import SeededDropout, build_model
 
@@ -43,6 +44,20 @@ class TrainResult:
     std: float
     test_confidences: torch.Tensor | None = None  # float32 [10000]: the softmax probability of each prediction
     optimizer_state: dict | None = None  # optimizer.state_dict() on the CPU, so a later run can continue this one
+
+
+class TrainingDiverged(ArithmeticError):
+    """The loss stopped being a number (NaN or infinite): the weights have blown up and every later step would keep
+    them so, so the run ends here. `details`: where (iteration, epoch), with what (optimizer, learning rate), and
+    the last loss that was still a number; app/errors.py words them for the student."""
+
+    failure_kind = "diverged"
+
+    def __init__(self, config: TrainConfig, iteration: int, epoch: int, last_finite_loss: float | None) -> None:
+        super().__init__(f"the loss became NaN or infinite at iteration {iteration} (epoch {epoch}): "
+                         f"learning rate {config.lr:g} is too large for {config.optimizer}")
+        self.details = {"iteration": iteration, "epoch": epoch, "lr": config.lr, "optimizer": config.optimizer,
+                        "last_finite_loss": last_finite_loss}
 
 
 @dataclass(frozen=True)
@@ -96,32 +111,6 @@ def make_optimizer(config: TrainConfig, params, device: torch.device) -> torch.o
     return torch.optim.AdamW(params, lr=lr, weight_decay=wd, **fused)
 
 
-@torch.inference_mode()
-def evaluate(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, batch_size: int = 2000) -> tuple[float, float, torch.Tensor]:
-    """Mean cross-entropy, accuracy and predicted classes of already-normalised images, in eval mode."""
-    loss, accuracy, predicted, _ = evaluate_with_confidence(model, images, labels, batch_size)
-    return loss, accuracy, predicted
-
-
-@torch.inference_mode()
-def evaluate_with_confidence(model: nn.Module, images: torch.Tensor, labels: torch.Tensor,
-                             batch_size: int = 2000) -> tuple[float, float, torch.Tensor, torch.Tensor]:
-    """`evaluate` plus each prediction's softmax probability (float32, on the CPU), for the misclassified gallery."""
-    was_training = model.training
-    model.eval()
-    total_loss, predictions, confidences = 0.0, [], []
-    for start in range(0, len(images), batch_size):
-        logits = model(images[start : start + batch_size])
-        total_loss += float(F.cross_entropy(logits, labels[start : start + batch_size], reduction="sum"))
-        best, predicted = torch.softmax(logits.float(), 1).max(1)
-        predictions.append(predicted)
-        confidences.append(best)
-    model.train(was_training)
-    predicted = torch.cat(predictions)
-    accuracy = float((predicted == labels).float().mean())
-    return total_loss / len(images), accuracy, predicted.cpu(), torch.cat(confidences).cpu()
-
-
 class _LossReporter:
     """Collects per-iteration losses and sends them in chunks; for very long runs, as block means."""
 
@@ -159,6 +148,42 @@ def _match_parameter_layout(optimizer: torch.optim.Optimizer) -> None:
                     state[name] = torch.empty_like(param).copy_(value)
 
 
+@dataclass(frozen=True)
+class _DeviceData:
+    """The run's images, normalised once and moved to the device, and their labels."""
+
+    x_train: torch.Tensor
+    y_train: torch.Tensor
+    x_val: torch.Tensor
+    y_val: torch.Tensor
+    x_test: torch.Tensor
+    y_test: torch.Tensor
+
+
+@dataclass
+class _Run:
+    """What a run carries from one iteration and epoch to the next: where it is, how it reports, when to stop."""
+
+    config: TrainConfig
+    device: torch.device
+    emit: Callable[[TrainEvent], None]
+    stop: threading.Event
+    reporter: _LossReporter
+    started: float  # time.perf_counter() when train() was called
+    clock: float  # the parent's seconds when continuing a run, else 0
+    first_epoch: int  # 1, or the epoch after the parent's last
+    total: int  # the iteration number the run ends at
+    iteration: int  # iterations trained, the parent's included
+    samples_seen: int = 0
+    train_seconds: float = 0.0  # inside the epochs' loops: no evaluation, no setup
+    stopped: bool = False
+    epochs: list[EpochMetrics] = field(default_factory=list)
+
+    def progress(self, epoch: int, rate: float, now: float) -> Progress:
+        elapsed = self.clock + now - self.started
+        return _progress(self.config, self.iteration, self.total, epoch, self.samples_seen, rate, elapsed)
+
+
 def train(
     config: TrainConfig,
     *,
@@ -175,18 +200,54 @@ def train(
     config = config.validated()
     data = data or load_dataset(config.dataset)
     device = torch.device(device) if device is not None else pick_device()
-    emit = on_event or (lambda event: None)
-    stop = stop or threading.Event()
-    started = time.perf_counter()
+    run = _start_run(config, device, on_event or (lambda event: None), stop or threading.Event(), resume)
+    tensors = _to_device(config, data, device)
+    model, optimizer = _model_and_optimizer(config, device, resume)
+    n = len(tensors.x_train)
+    shuffle_gen = _seeded_generators(config, model, device, run.first_epoch, n)
 
+    for epoch in range(run.first_epoch, config.epochs + 1):
+        order = (torch.randperm(n, generator=shuffle_gen) if config.shuffle else torch.arange(n)).to(device)
+        trained = _train_epoch(run, model, optimizer, tensors, order, epoch)
+        if trained is None:  # stopped inside the epoch: it has no metrics
+            break
+        batch_losses, predicted = trained
+        _end_epoch(run, model, tensors, order, batch_losses, predicted, epoch)
+        if run.stopped:  # on the epoch's last iteration: the epoch counts, the rest is not trained
+            break
+
+    return _test(run, model, optimizer, tensors, data)
+
+
+def _start_run(config: TrainConfig, device: torch.device, emit: Callable[[TrainEvent], None],
+               stop: threading.Event, resume: ResumeFrom | None) -> _Run:
+    """The run's counters and clock, continuing the parent's numbering when `resume` is given."""
+    started = time.perf_counter()
+    first_epoch = resume.epoch + 1 if resume else 1
+    start_iteration, clock = (resume.iteration, resume.seconds) if resume else (0, 0.0)
+    total = start_iteration + config.iterations_per_epoch * (config.epochs - first_epoch + 1)
+    reporter = _LossReporter(total, emit)
+    reporter.next_iteration = start_iteration + 1
+    return _Run(config, device, emit, stop, reporter, started, clock, first_epoch, total, iteration=start_iteration)
+
+
+def _to_device(config: TrainConfig, data: Dataset, device: torch.device) -> _DeviceData:
+    """The training, validation and test sets, normalised once and on the device, split as `config` says."""
     train_idx, val_idx = split_indices(config)
     images = normalize(data.train_images, data.mean, data.std)
-    x_train, y_train = images[train_idx].to(device), data.train_labels[train_idx].to(device)
-    x_val, y_val = images[val_idx].to(device), data.train_labels[val_idx].to(device)
-    x_test = normalize(data.test_images, data.mean, data.std).to(device)
-    y_test = data.test_labels.to(device)
-    del images
+    return _DeviceData(
+        x_train=images[train_idx].to(device),
+        y_train=data.train_labels[train_idx].to(device),
+        x_val=images[val_idx].to(device),
+        y_val=data.train_labels[val_idx].to(device),
+        x_test=normalize(data.test_images, data.mean, data.std).to(device),
+        y_test=data.test_labels.to(device),
+    )
 
+
+def _model_and_optimizer(config: TrainConfig, device: torch.device,
+                         resume: ResumeFrom | None) -> tuple[nn.Module, torch.optim.Optimizer]:
+    """The network on the device and its optimizer: fresh, or carrying on from the parent run's state."""
     model = build_model(config)
     if resume is not None:
         model.load_state_dict(resume.model_state)
@@ -199,87 +260,114 @@ def train(
     if resume is not None and resume.optimizer_state is not None:
         optimizer.load_state_dict(resume.optimizer_state)  # moves the state onto the parameters' device
         _match_parameter_layout(optimizer)
-    first_epoch = resume.epoch + 1 if resume else 1
+    return model, optimizer
+
+
+def _seeded_generators(config: TrainConfig, model: nn.Module, device: torch.device, first_epoch: int,
+                       n: int) -> torch.Generator:
+    """The generator of the batch orders, and the dropout layers' own: a run is the same for the same seed,
+    whatever else draws random numbers meanwhile."""
     shuffle_gen = torch.Generator().manual_seed(config.seed)
     if config.shuffle:  # skip the batch orders the parent's epochs used: continuing = having trained on
         for _ in range(first_epoch - 1):
-            torch.randperm(len(train_idx), generator=shuffle_gen)
+            torch.randperm(n, generator=shuffle_gen)
     for module in model.modules():
         if isinstance(module, SeededDropout):
             module.generator = torch.Generator(device=device).manual_seed(config.seed + 1)
+    return shuffle_gen
 
-    n, batch = len(x_train), config.batch_size
-    per_epoch = config.iterations_per_epoch
-    start_iteration, clock = (resume.iteration, resume.seconds) if resume else (0, 0.0)
-    total = start_iteration + per_epoch * (config.epochs - first_epoch + 1)
-    reporter = _LossReporter(total, emit)
-    reporter.next_iteration = start_iteration + 1
-    epochs: list[EpochMetrics] = []
-    iteration, samples_seen, train_seconds, stopped = start_iteration, 0, 0.0, False
 
-    for epoch in range(first_epoch, config.epochs + 1):
-        model.train()
-        order = (torch.randperm(n, generator=shuffle_gen) if config.shuffle else torch.arange(n)).to(device)
-        batch_losses = torch.empty(per_epoch, device=device)
-        predicted = torch.empty(n, dtype=torch.long, device=device)  # in `order`, for the epoch's train accuracy
-        epoch_start, last_flush, reported, done = time.perf_counter(), time.perf_counter(), 0, 0
-        for i in range(per_epoch):
-            idx = order[i * batch : (i + 1) * batch]
-            xb, yb = x_train.index_select(0, idx), y_train.index_select(0, idx)  # whole rows: ~2x faster than x[idx]
-            logits = model(xb)
-            loss = F.cross_entropy(logits, yb)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            with torch.no_grad():  # kept on the device: no sync per iteration on a GPU
-                batch_losses[i] = loss
-                torch.argmax(logits, 1, out=predicted[i * batch : i * batch + len(yb)])
-            iteration, samples_seen, done = iteration + 1, samples_seen + len(yb), i + 1
-            now = time.perf_counter()
-            if stop.is_set() or now - last_flush >= FLUSH_SECONDS:
-                reporter.add(batch_losses[reported:done].tolist())
-                reported, last_flush = done, now
-                rate = samples_seen / (train_seconds + now - epoch_start)
-                emit(_progress(config, iteration, total, epoch, samples_seen, rate, clock + now - started))
-                if stop.is_set():
-                    stopped = True
-                    break
-        train_seconds += time.perf_counter() - epoch_start
-        reporter.add(batch_losses[reported:done].tolist(), final=stopped or epoch == config.epochs)
-        if done < per_epoch:  # stopped inside the epoch: it has no metrics
-            break
-        seen_this_epoch = min(n, per_epoch * batch)
-        batch_sizes = torch.full((per_epoch,), float(batch), device=device)
-        batch_sizes[-1] = seen_this_epoch - (per_epoch - 1) * batch  # smaller when drop_last is off
-        correct = (predicted[:seen_this_epoch] == y_train[order[:seen_this_epoch]]).sum()
-        val_loss, val_acc = (evaluate(model, x_val, y_val)[:2]) if len(x_val) else (None, None)
-        metrics = EpochMetrics(
-            epoch=epoch,
-            train_loss=float(batch_losses @ batch_sizes) / seen_this_epoch,
-            train_accuracy=float(correct) / seen_this_epoch,
-            val_loss=val_loss,
-            val_accuracy=val_acc,
-            seconds=clock + time.perf_counter() - started,
-        )
-        epochs.append(metrics)
-        emit(metrics)
-        emit(_progress(config, iteration, total, min(epoch + 1, config.epochs), samples_seen,
-                       samples_seen / max(train_seconds, 1e-9), clock + time.perf_counter() - started))
-        if stopped:  # on the epoch's last iteration: the epoch counts, the rest is not trained
-            break
+def _train_epoch(run: _Run, model: nn.Module, optimizer: torch.optim.Optimizer, tensors: _DeviceData,
+                 order: torch.Tensor, epoch: int) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """One epoch's iterations over the batches in `order`, sending loss points and progress every FLUSH_SECONDS.
+    Returns each batch's loss and each sample's predicted class (in `order`), or None if stopped inside it."""
+    per_epoch, batch = run.config.iterations_per_epoch, run.config.batch_size
+    x_train, y_train = tensors.x_train, tensors.y_train
+    model.train()
+    batch_losses = torch.empty(per_epoch, device=run.device)
+    predicted = torch.empty(len(x_train), dtype=torch.long, device=run.device)
+    epoch_start, last_flush, reported, done = time.perf_counter(), time.perf_counter(), 0, 0
+    for i in range(per_epoch):
+        idx = order[i * batch : (i + 1) * batch]
+        xb, yb = x_train.index_select(0, idx), y_train.index_select(0, idx)  # whole rows: ~2x faster than x[idx]
+        logits = model(xb)
+        loss = F.cross_entropy(logits, yb)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        with torch.no_grad():  # kept on the device: no sync per iteration on a GPU
+            batch_losses[i] = loss
+            torch.argmax(logits, 1, out=predicted[i * batch : i * batch + len(yb)])
+        run.iteration, run.samples_seen, done = run.iteration + 1, run.samples_seen + len(yb), i + 1
+        now = time.perf_counter()
+        if run.stop.is_set() or now - last_flush >= FLUSH_SECONDS:
+            _report_losses(run, batch_losses[reported:done].tolist(), epoch)
+            reported, last_flush = done, now
+            rate = run.samples_seen / (run.train_seconds + now - epoch_start)
+            run.emit(run.progress(epoch, rate, now))
+            if run.stop.is_set():
+                run.stopped = True
+                break
+    run.train_seconds += time.perf_counter() - epoch_start
+    _report_losses(run, batch_losses[reported:done].tolist(), epoch, final=run.stopped or epoch == run.config.epochs)
+    return (batch_losses, predicted) if done == per_epoch else None
 
-    test_loss, test_acc, test_pred, test_confidence = evaluate_with_confidence(model, x_test, y_test)
+
+def _report_losses(run: _Run, losses: list[float], epoch: int, final: bool = False) -> None:
+    """Send these iterations' losses; TrainingDiverged at the first that is not a number, after sending those
+    before it, so the stored curve shows the climb up to where the run blew up. Checked when the losses reach the
+    CPU anyway (every FLUSH_SECONDS), so a GPU is never made to wait for it each iteration."""
+    bad = next((i for i, loss in enumerate(losses) if not math.isfinite(loss)), None)
+    if bad is None:
+        run.reporter.add(losses, final=final)
+        return
+    run.reporter.add(losses[:bad], final=True)
+    finite = run.reporter.all.losses
+    at = run.reporter.next_iteration  # the iteration whose loss was the first that is not a number
+    raise TrainingDiverged(run.config, at, epoch, finite[-1] if finite else None)
+
+
+def _end_epoch(run: _Run, model: nn.Module, tensors: _DeviceData, order: torch.Tensor, batch_losses: torch.Tensor,
+               predicted: torch.Tensor, epoch: int) -> None:
+    """Measure the finished epoch (train loss and accuracy over the samples it saw, the short last batch weighed
+    fairly; validation loss and accuracy), keep and send its metrics, then the progress into the next epoch."""
+    config = run.config
+    per_epoch, batch = config.iterations_per_epoch, config.batch_size
+    seen_this_epoch = min(len(tensors.x_train), per_epoch * batch)
+    batch_sizes = torch.full((per_epoch,), float(batch), device=run.device)
+    batch_sizes[-1] = seen_this_epoch - (per_epoch - 1) * batch  # smaller when drop_last is off
+    correct = (predicted[:seen_this_epoch] == tensors.y_train[order[:seen_this_epoch]]).sum()
+    has_val = len(tensors.x_val) > 0
+    val_loss, val_acc = evaluate(model, tensors.x_val, tensors.y_val)[:2] if has_val else (None, None)
+    metrics = EpochMetrics(
+        epoch=epoch,
+        train_loss=float(batch_losses @ batch_sizes) / seen_this_epoch,
+        train_accuracy=float(correct) / seen_this_epoch,
+        val_loss=val_loss,
+        val_accuracy=val_acc,
+        seconds=run.clock + time.perf_counter() - run.started,
+    )
+    run.epochs.append(metrics)
+    run.emit(metrics)
+    rate = run.samples_seen / max(run.train_seconds, 1e-9)
+    run.emit(run.progress(min(epoch + 1, config.epochs), rate, time.perf_counter()))
+
+
+def _test(run: _Run, model: nn.Module, optimizer: torch.optim.Optimizer, tensors: _DeviceData,
+          data: Dataset) -> TrainResult:
+    """The trained network on the test set, and everything the run computed."""
+    test_loss, test_acc, test_pred, test_confidence = evaluate_with_confidence(model, tensors.x_test, tensors.y_test)
     return TrainResult(
-        status="stopped" if stopped else "completed",
+        status="stopped" if run.stopped else "completed",
         model=model.cpu().eval(),
-        epochs=epochs,
-        losses=reporter.all,
+        epochs=run.epochs,
+        losses=run.reporter.all,
         test_loss=test_loss,
         test_accuracy=test_acc,
         test_predictions=test_pred,
-        seconds=time.perf_counter() - started,
-        device=str(device),
-        samples_per_s=samples_seen / max(train_seconds, 1e-9),
+        seconds=time.perf_counter() - run.started,
+        device=str(run.device),
+        samples_per_s=run.samples_seen / max(run.train_seconds, 1e-9),
         mean=data.mean,
         std=data.std,
         test_confidences=test_confidence,

@@ -19,7 +19,8 @@ from mnist_core.models import build_model
 
 class WeightsError(ValueError):
     """A weights file that is missing, damaged or does not fit the network its metadata describes. `details`: the
-    facts as data (problem: missing, unreadable, no_config, mismatch or optimizer; path; cause), worded by the app."""
+    facts as data (problem: missing, unreadable, no_config, mismatch, not_finite or optimizer; path;
+    cause), worded by the app."""
 
     failure_kind = "weights_damaged"
 
@@ -150,5 +151,10 @@ def load_model(path: Path, label: str | None = None, run_id: int | None = None) 
         wrong = sorted(set(expected.items()) ^ set(found.items()))[:3]
         raise WeightsError(f"{path} does not match its config's network (first differences: {wrong})",
                            {"problem": "mismatch", "path": str(path), "cause": str(wrong)})
+    blown = [name for name, tensor in tensors.items() if tensor.is_floating_point() and not tensor.isfinite().all()]
+    if blown:  # a network whose training diverged (saved before runs stopped at a NaN loss): it can only say NaN
+        raise WeightsError(f"{path} holds weights that are not numbers (NaN or infinite: {', '.join(blown[:3])}): "
+                           "its training diverged", {"problem": "not_finite", "path": str(path),
+                                                     "cause": ", ".join(blown[:3])})
     model.load_state_dict(tensors)
     return LoadedModel(model.eval(), config, mean, std, meta, label or path.stem, run_id)

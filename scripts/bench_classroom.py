@@ -11,6 +11,9 @@
    is gone): on the server's first visit of each page (imports, the dataset), then idle, then while 4 runs train
    at once with another tab watching one.
 3. Total samples/s of 1, 2 and 4 concurrent mlp-3 runs on the local pool of worker processes.
+4. Memory of the pool's worker processes (RSS, and USS: what ending them would give back): idle at start, while 4
+   mlp-3 runs train, right after they end, and once the idle ones have exited (idle time 5 s here, not 60 s).
+   `--only worker-memory` measures this part alone (a minute; no browser needed).
 
 A script, not a test: it prints figures; targets (issue #9) are printed beside them, never asserted. Needs Debian's
 Chromium (/usr/bin/chromium) and the MNIST files (the app's data dir). Everything it starts it stops.
@@ -37,11 +40,14 @@ import psutil
 PROJECT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT))
 
-from app.share_link import query_of
-from mnist_core import settings
-from mnist_core.config import preset_config
-from mnist_core.jobs import JobManager
-from mnist_core.store import RunStore
+# Run as `python scripts/bench_classroom.py`, Python puts scripts/ on the path, not the project: these imports
+# can only come after the line above.
+from app.share_link import query_of  # noqa: E402
+from mnist_core import settings  # noqa: E402
+from mnist_core.backends.jobs import JobManager  # noqa: E402
+from mnist_core.backends.worker_pool import LocalPool  # noqa: E402
+from mnist_core.config import preset_config  # noqa: E402
+from mnist_core.runs.store import RunStore  # noqa: E402
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -261,13 +267,53 @@ def pool_throughput(runs: Path, config, counts=(1, 2, 4)) -> dict[int, float]:
         manager.shutdown(timeout=60)
 
 
+WORKER_IDLE_S = 5.0  # the pool's idle time in part 4: short, so the benchmark need not wait the default minute
+
+
+def workers_memory(pids: list[int]) -> dict:
+    """The worker processes' memory in MB: RSS (shared library pages counted in each) and USS (their own pages)."""
+    rss = uss = 0
+    for pid in pids:
+        try:
+            info = psutil.Process(pid).memory_full_info()
+        except psutil.Error:  # ended meanwhile
+            continue
+        rss, uss = rss + info.rss, uss + info.uss
+    return {"workers": len(pids), "rss_mb": rss / 2**20, "uss_mb": uss / 2**20}
+
+
+def worker_memory(runs: Path, config) -> dict:
+    """Part 4: the pool's worker memory idle, while 4 runs train (its peak), right after, and after the idle time."""
+    pool = LocalPool(4, runs, data_root=settings.data_dir(), device="cpu", idle_s=WORKER_IDLE_S)
+    manager = JobManager(RunStore(runs), max_concurrent=4, data_root=settings.data_dir(), device="cpu", backend=pool)
+    try:
+        pool.worker(0).wait_ready(TIMEOUT_S)
+        figures = {"idle_at_start": workers_memory(pool.pids())}
+        ids = [manager.submit(config.replace(seed=seed)) for seed in range(4)]
+        peak = figures["idle_at_start"]
+        while any(manager.store.get(i).is_active for i in ids):
+            now = workers_memory(pool.pids())
+            peak = now if now["rss_mb"] > peak["rss_mb"] else peak
+            time.sleep(0.5)
+        figures["training_4_peak"], figures["after_runs"] = peak, workers_memory(trained := pool.pids())
+        wait_until(lambda: not set(trained) & set(pool.pids()), WORKER_IDLE_S + 60)
+        pool.worker(0).wait_ready(TIMEOUT_S)  # the fresh worker that stands in (slot 0), once it has imported torch
+        figures["after_idle"] = workers_memory(pool.pids())
+    finally:
+        manager.shutdown(timeout=60)
+    for name, label in (("idle_at_start", "idle at start"), ("training_4_peak", "4 runs training (peak)"),
+                        ("after_runs", "right after they end"), ("after_idle", f"after {WORKER_IDLE_S:.0f} s idle")):
+        print(f"pool workers, {label + ':':<24} {figures[name]['workers']} process(es), RSS "
+              f"{figures[name]['rss_mb']:>6,.0f} MB, USS {figures[name]['uss_mb']:>6,.0f} MB")
+    return figures
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--json", action="store_true", help="end with one JSON line of the figures")
     parser.add_argument("--quick", action="store_true", help="smaller runs (a check that it works, not figures)")
+    parser.add_argument("--only", choices=["worker-memory"], help="measure only this part (4.)")
     args = parser.parse_args(argv)
-    from playwright.sync_api import sync_playwright
-
     # Long enough (~12 s unwatched on 2 cores) for a steady window of several live refreshes after 3 tabs started.
     limit, epochs = (6000, 1) if args.quick else (60_000, 2)
     lenet = preset_config("lenet", epochs=epochs, train_limit=limit)  # 5,000 of the images validate
@@ -277,58 +323,77 @@ def main(argv: list[str] | None = None) -> int:
                      "load_average_before": os.getloadavg()[0]}
     with tempfile.TemporaryDirectory(prefix="bench-classroom-") as temp:
         temp = Path(temp)
-        figures["cli_samples_per_s"] = cli_samples_per_s(lenet, temp / "cli")
-        print(f"CLI:                       {figures['cli_samples_per_s']:>8,.0f} samples/s")
-        (temp / "app").mkdir()
-        app = App(temp / "app")
-        store = RunStore(temp / "app")
-        try:
-            with sync_playwright() as p:
-                browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
-                # A page's first visit after the server started also imports its modules (the canvas, plotly,
-                # pandas) and a first Home loads the dataset: timed apart from a fresh tab on a running server.
-                first = render_times(app, browser)
-                print("first visit after start:   " + ", ".join(f"{k} {v:.2f} s" for k, v in first.items()))
-                alone = run_in_app(app, store, browser, lenet, watchers=0)
-                print(f"app, no browser:           {alone['samples_per_s']:>8,.0f} samples/s over the run, "
-                      f"{alone['steady_samples_per_s']:,.0f} in its last {alone['steady_window_s']:.1f} s "
-                      f"(server CPU {alone['server_cpu_per_s']:.3f} s/s)")
-                watched = run_in_app(app, store, browser, lenet, watchers=3)
-                per_tab = watched["server_cpu_per_s"] / 3
-                ratio = watched["steady_samples_per_s"] / alone["steady_samples_per_s"]
-                whole_ratio = watched["samples_per_s"] / alone["samples_per_s"]
-                print(f"app, 3 tabs watching:      {watched['samples_per_s']:>8,.0f} samples/s over the run "
-                      f"({whole_ratio:.2f}x, the tabs' start-up included), {watched['steady_samples_per_s']:,.0f} "
-                      f"in its last {watched['steady_window_s']:.1f} s = {ratio:.2f}x unwatched (target >= 0.8); "
-                      f"server CPU {watched['server_cpu_per_s']:.3f} s/s = {per_tab:.3f} per tab (target <= 0.1); "
-                      f"{watched['tabs_showing_charts']}/3 tabs drew charts")
-                busy_before_idle = wait_until_quiet()
-                idle = render_times(app, browser, repeats=RENDER_REPEATS)
-                print("fresh tab, idle:           " + ", ".join(f"{k} {v:.2f} s" for k, v in idle.items())
-                      + f" (median of {RENDER_REPEATS}; target <= 1.5 s)")
-                race = during_race(app, store, browser, mlp.replace(epochs=30))
-                print("fresh tab, 4 runs at once: " + ", ".join(f"{k} {race[k]:.2f} s" for k in PAGES)
-                      + f" (median of {RENDER_REPEATS}; target <= 3 s; "
-                      f"all 4 running throughout: {race['all_4_running_throughout']})")
-                browser.close()
-        finally:
-            app.stop()
-        figures.update(app_unwatched=alone, app_watched=watched, watched_vs_unwatched=ratio,
-                       watched_vs_unwatched_whole_run=whole_ratio,
-                       server_cpu_per_watching_tab=per_tab, render_first_visit_s=first, render_idle_s=idle,
-                       cores_busy_before_idle_renders=busy_before_idle,
-                       render_race_s=race)
-        totals = pool_throughput(temp / "pool", mlp)
-        print("local pool, mlp-3:         " + ", ".join(f"{n} run{'s' if n > 1 else ''} {v:,.0f}"
-                                                      for n, v in totals.items())
-              + f" samples/s in total; 4 vs 1: {totals[4] / totals[1]:.2f}x (target >= 1)")
-        figures["pool_total_samples_per_s"] = totals
+        if not args.only:
+            figures.update(throughput_figures(temp, lenet, mlp))
+        figures["worker_memory"] = worker_memory(temp / "memory", mlp)
     figures["load_average_after"] = os.getloadavg()[0]
     print(f"load average (1 min) before {figures['load_average_before']:.1f}, after "
           f"{figures['load_average_after']:.1f} on {figures['cores']} cores")
     if args.json:
         print(json.dumps(figures, default=lambda v: round(v, 3) if isinstance(v, float) else str(v)))
     return 0
+
+
+def throughput_figures(temp: Path, lenet, mlp) -> dict:
+    """Parts 1 to 3: the CLI, the app (with Chromium), the pool's throughput."""
+    from playwright.sync_api import sync_playwright  # only here: part 4 alone needs no browser
+
+    figures = {"cli_samples_per_s": cli_samples_per_s(lenet, temp / "cli")}
+    print(f"CLI:                       {figures['cli_samples_per_s']:>8,.0f} samples/s")
+    figures.update(app_figures(temp / "app", lenet, mlp, sync_playwright))
+    totals = pool_throughput(temp / "pool", mlp)
+    print("local pool, mlp-3:         " + ", ".join(f"{n} run{'s' if n > 1 else ''} {v:,.0f}"
+                                                  for n, v in totals.items())
+          + f" samples/s in total; 4 vs 1: {totals[4] / totals[1]:.2f}x (target >= 1)")
+    return {**figures, "pool_total_samples_per_s": totals}
+
+
+def app_figures(runs: Path, lenet, mlp, sync_playwright) -> dict:
+    """Parts 1 and 2 in the app: the lenet run unwatched and watched, and the pages' render times, on one app
+    server and one Chromium (both stopped at the end)."""
+    runs.mkdir()
+    app = App(runs)
+    store = RunStore(runs)
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
+            # A page's first visit after the server started also imports its modules (the canvas, plotly,
+            # pandas) and a first Home loads the dataset: timed apart from a fresh tab on a running server.
+            first = render_times(app, browser)
+            print("first visit after start:   " + ", ".join(f"{k} {v:.2f} s" for k, v in first.items()))
+            watching = watching_cost(app, store, browser, lenet)
+            busy_before_idle = wait_until_quiet()
+            idle = render_times(app, browser, repeats=RENDER_REPEATS)
+            print("fresh tab, idle:           " + ", ".join(f"{k} {v:.2f} s" for k, v in idle.items())
+                  + f" (median of {RENDER_REPEATS}; target <= 1.5 s)")
+            race = during_race(app, store, browser, mlp.replace(epochs=30))
+            print("fresh tab, 4 runs at once: " + ", ".join(f"{k} {race[k]:.2f} s" for k in PAGES)
+                  + f" (median of {RENDER_REPEATS}; target <= 3 s; "
+                  f"all 4 running throughout: {race['all_4_running_throughout']})")
+            browser.close()
+    finally:
+        app.stop()
+    return {**watching, "render_first_visit_s": first, "render_idle_s": idle,
+            "cores_busy_before_idle_renders": busy_before_idle, "render_race_s": race}
+
+
+def watching_cost(app: App, store: RunStore, browser, lenet) -> dict:
+    """Part 1 in the app: the same training with no browser open, then with 3 tabs watching it live."""
+    alone = run_in_app(app, store, browser, lenet, watchers=0)
+    print(f"app, no browser:           {alone['samples_per_s']:>8,.0f} samples/s over the run, "
+          f"{alone['steady_samples_per_s']:,.0f} in its last {alone['steady_window_s']:.1f} s "
+          f"(server CPU {alone['server_cpu_per_s']:.3f} s/s)")
+    watched = run_in_app(app, store, browser, lenet, watchers=3)
+    per_tab = watched["server_cpu_per_s"] / 3
+    ratio = watched["steady_samples_per_s"] / alone["steady_samples_per_s"]
+    whole_ratio = watched["samples_per_s"] / alone["samples_per_s"]
+    print(f"app, 3 tabs watching:      {watched['samples_per_s']:>8,.0f} samples/s over the run "
+          f"({whole_ratio:.2f}x, the tabs' start-up included), {watched['steady_samples_per_s']:,.0f} "
+          f"in its last {watched['steady_window_s']:.1f} s = {ratio:.2f}x unwatched (target >= 0.8); "
+          f"server CPU {watched['server_cpu_per_s']:.3f} s/s = {per_tab:.3f} per tab (target <= 0.1); "
+          f"{watched['tabs_showing_charts']}/3 tabs drew charts")
+    return {"app_unwatched": alone, "app_watched": watched, "watched_vs_unwatched": ratio,
+            "watched_vs_unwatched_whole_run": whole_ratio, "server_cpu_per_watching_tab": per_tab}
 
 
 if __name__ == "__main__":

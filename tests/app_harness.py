@@ -14,9 +14,9 @@ import numpy as np
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
-from mnist_core.actors import COMMAND_LINE, Actor
 from mnist_core.config import TrainConfig
-from mnist_core.store import RunStore
+from mnist_core.runs.permissions import COMMAND_LINE, Actor
+from mnist_core.runs.store import RunStore
 
 from conftest import TINY, on_canvas, raw_test_set
 
@@ -28,7 +28,7 @@ QUICK = TINY
 
 
 def start_app(page: str | None = None, query: dict[str, str] | None = None) -> AppTest:
-    """The app as one browser would open it; `query`: the URL's parameters (e.g. a student's ?me= token).
+    """The app as one browser would open it; `query`: the URL's parameters (e.g. `student()`'s).
     In English unless `query` says otherwise (?lang=ko): these tests check the English wording;
     test_app_korean.py renders the pages in Korean."""
     app = AppTest.from_file(str(APP), default_timeout=TIMEOUT_S)
@@ -41,8 +41,10 @@ def start_app(page: str | None = None, query: dict[str, str] | None = None) -> A
 
 
 def student(token: str, name: str = "") -> tuple[dict[str, str], Actor]:
-    """A browser's URL parameters for the student with this secret token (the page in English, the language its
-    assertions are written in), and the Actor their runs belong to."""
+    """URL parameters that open the app as the student with this secret token (the page in English, the language
+    its assertions are written in), and the Actor their runs belong to. The app keeps identities in a cookie, which
+    AppTest cannot send; a fresh AppTest session has none, so it honours `?me=` and `?who=` the way a browser with
+    no identity yet honours an old bookmark (and then removes them from the URL: a "reload" passes them again)."""
     from app.identity import owner_id_of
 
     query = {"me": token, "lang": "en", **({"who": name} if name else {})}
@@ -105,7 +107,7 @@ def canvas_value(pixels: np.ndarray | None) -> dict[str, Any]:
 def train_run(store: RunStore, data_root: Path, config: TrainConfig = QUICK, name: str | None = None,
               owner: Actor = COMMAND_LINE) -> int:
     """A real, finished run in the store (trained in this thread, as a JobManager worker would)."""
-    from mnist_core.jobs import execute_run
+    from mnist_core.backends.execution import execute_run
 
     run_id = store.create_run(config, name=name, owner=owner)
     assert execute_run(store, run_id, config, data_root=data_root) is not None, store.get(run_id).error

@@ -150,7 +150,7 @@ def app_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AppServer]:
 @pytest.fixture
 def run_store(app_server: AppServer):
     """The app's run store, read directly: what the pages show is checked against what was stored."""
-    from mnist_core.store import RunStore
+    from mnist_core.runs.store import RunStore
 
     return RunStore(app_server.runs_dir)
 

@@ -4,32 +4,36 @@ from __future__ import annotations
 
 import streamlit as st
 
-from app import charts, class_board, identity, live_charts, resources, run_scope, view_state
+from app import charts, class_board, identity, resources, view_state
 from app.errors import error_text
 from app.i18n import _, ngettext
-from app.run_views import (
+from app.run import live_charts
+from app.run import scope as run_scope
+from app.run.texts import (
     X_AXES,
+    activity_line,
     comparison_table,
     export_table,
     localized_columns,
     loss_x_values,
     progress_fraction,
-    progress_line,
-    queue_place,
     run_label,
 )
 from app.ui_settings import KEEP, LIVE_REFRESH_S
-from mnist_core.actors import LimitReached, NotPermitted
+from app.user_text import csv_bytes, markdown_text
 from mnist_core.config import DEFAULT_LEARNING_RATES, OPTIMIZERS, PRESETS, ConfigError, preset_config
 from mnist_core.data import DATASET_INFO
-from mnist_core.run_record import RunRecord
-from mnist_core.store import RunNotFound
+from mnist_core.runs.class_rules import LimitReached
+from mnist_core.runs.permissions import NotPermitted
+from mnist_core.runs.record import RunRecord
+from mnist_core.runs.store import RunNotFound
 
 DEFAULT_SHOWN = 3
 RACE_OPTIMIZERS = ["sgd", "momentum", "rmsprop", "adam"]
 # What a reload of the page keeps (in the URL): the race settings, whose runs, which runs, the axis.
 COMPARE_VIEW = {"compare_race_preset": view_state.choice(PRESETS),
-                "compare_race_dataset": view_state.choice(DATASET_INFO), "compare_race_epochs": view_state.WHOLE, "compare_race_lr": view_state.NUMBER,
+                "compare_race_dataset": view_state.choice(DATASET_INFO), "compare_race_epochs": view_state.WHOLE,
+                "compare_race_lr": view_state.NUMBER,
                 "compare_race_optimizers": view_state.choices(OPTIMIZERS),
                 "compare_runs": view_state.WHOLE_LIST,
                 "compare_x_axis": view_state.choice(X_AXES)}
@@ -83,7 +87,7 @@ def race_rate_inputs(optimizers: list[str]) -> None:
     for optimizer in OPTIMIZERS:
         st.session_state.setdefault(race_lr_key(optimizer), DEFAULT_LEARNING_RATES[optimizer])
     columns = st.columns(max(len(optimizers), 1))
-    for column, optimizer in zip(columns, optimizers):
+    for column, optimizer in zip(columns, optimizers, strict=False):
         column.number_input(_("{optimizer} learning rate", optimizer=optimizer), step=0.0005, format="%g",
                             key=race_lr_key(optimizer), persist_state=KEEP,
                             help=_("Starts at {rate}, a sensible learning rate for {optimizer}.",
@@ -101,7 +105,7 @@ def rename_run() -> None:
         say("error", _("Could not rename: {reason}", reason=error_text(exc)))
         return
     st.session_state["compare_new_name"] = ""
-    say("success", _("Run #{id} is now called “{name}”.", id=run_id, name=" ".join(name.split())))
+    say("success", _("Run #{id} is now called “{name}”.", id=run_id, name=markdown_text(" ".join(name.split()))))
 
 
 def delete_run(run_id: int) -> None:
@@ -153,10 +157,8 @@ def comparison(records: list[RunRecord], axis: str) -> None:
         st.caption(_("Only the settings that differ between these runs are shown, then the final metrics."))
     table = localized_columns(comparison_table(records))
     st.dataframe(table, hide_index=True, placeholder="–")  # e.g. a failed run's test accuracy
-    # Every setting of every run, not only the differing ones; UTF-8 with a BOM, or Excel on a Korean Windows
-    # reads Korean run names as mojibake.
-    st.download_button(_("Download table as CSV"),
-                       localized_columns(export_table(records)).to_csv(index=False).encode("utf-8-sig"),
+    # Every setting of every run, not only the differing ones.
+    st.download_button(_("Download table as CSV"), csv_bytes(localized_columns(export_table(records))),
                        file_name="mnist-runs.csv", mime="text/csv", icon=":material/download:", key="compare_csv",
                        help=_("Every setting of every run shown, with its results."))
 
@@ -172,10 +174,9 @@ def live_comparison(run_ids: tuple[int, ...], axis: str) -> None:
     with st.empty().container():  # one block: when a racer finishes, its bar goes instead of lingering
         for r in active:
             if r.status == "queued":
-                place = queue_place(resources.jobs().queue_position(r.id))
-                st.caption(_(":material/hourglass_empty: {run}: queued, {place}", run=r.name, place=place))
+                st.caption(activity_line(r, resources.jobs().queue_position(r.id), label=markdown_text(r.name)))
             else:
-                st.progress(progress_fraction(r), text=_("{run}: {progress}", run=r.name, progress=progress_line(r)))
+                st.progress(progress_fraction(r), text=activity_line(r, label=markdown_text(r.name)))
     comparison(records, axis)
 
 
@@ -219,8 +220,7 @@ with st.container(border=True):
 me = identity.current_actor()
 everyone = resources.store().list_runs(limit=200)
 st.subheader(_("Runs"))
-scope = run_scope.scope_picker("compare", everyone, me)
-runs = {r.id: r for r in run_scope.visible(everyone, scope, me)}
+_scope, runs = run_scope.scoped_runs("compare", everyone, me)
 if not runs:
     view_state.remember(COMPARE_VIEW)
     st.info(_("No runs to compare yet: train one on the Train page, or start an optimizer race above."))
@@ -264,7 +264,7 @@ else:
     pending = st.session_state.get("compare_confirm_delete")
     if pending in changeable:
         st.warning(_("Delete **{run}** with its metrics and weights, for every user? This cannot be undone.",
-                     run=changeable[pending].name))
+                     run=markdown_text(changeable[pending].name)))
         yes, no, _spacer = st.columns([1, 1, 4])
         yes.button(_("Yes, delete"), type="primary", on_click=delete_run, args=(pending,), key="delete_confirm")
         no.button(_("Cancel"), on_click=lambda: st.session_state.pop("compare_confirm_delete", None),

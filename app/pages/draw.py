@@ -5,17 +5,22 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from app import charts, draw_pad, identity, prediction_view, resources, run_scope, teacher, view_state
+from app import charts, identity, resources, teacher, view_state
+from app.draw import pad as draw_pad
+from app.draw import prediction as prediction_view
+from app.draw.prediction import model_details, short_model_label
 from app.errors import error_text
 from app.i18n import N_, _, percent
-from app.prediction_view import model_details, short_model_label
-from app.run_views import class_name
+from app.run import scope as run_scope
+from app.run.texts import class_name
 from app.ui_settings import KEEP
-from mnist_core.image_files import ImageFileError, read_image_file
+from app.user_text import markdown_text
+from mnist_core.cost import RunTooLarge
+from mnist_core.image_files import ImageFileError
 from mnist_core.predict import predict, preprocess_for
 from mnist_core.preprocess import Drawing
-from mnist_core.run_record import RunRecord
-from mnist_core.store import RunNotFound
+from mnist_core.runs.record import RunRecord
+from mnist_core.runs.store import RunNotFound
 from mnist_core.weights import LoadedModel, WeightsError
 
 DEFAULT = "default"  # the built-in model's key in the pickers; runs are keyed by their id
@@ -45,6 +50,12 @@ def model_options(finished: list[RunRecord], scope: str) -> dict[object, str]:
 
 DRAW_VIEW = {"draw_model": view_state.MODEL,
              "draw_ask_models": view_state.MODEL_LIST}
+
+
+def model_title(model: LoadedModel) -> str:
+    """A model's name for Markdown (metric labels, captions): a run's as its student typed it; the built-in
+    model's label is the app's own text."""
+    return model.label if model.run_id is None else markdown_text(model.label)
 
 
 def load(choice: object) -> LoadedModel:
@@ -89,23 +100,25 @@ with controls:
     st.slider(_("Stroke width"), min_value=5, max_value=50, key="draw_stroke", persist_state=KEEP,
               help=_("MNIST digits are written with a thick pen: about a tenth of the digit's height."))
     # Any file is accepted and checked here: the uploader's own type filter explains a refusal only on hover.
-    upload = st.file_uploader(_("…or upload a photo of a digit (PNG or JPEG)"), key="upload_draw")
+    upload = st.file_uploader(_("…or upload a photo of a digit (PNG or JPEG)"), key="upload_draw",
+                              max_upload_size=draw_pad.UPLOAD_LIMIT_MB)
 
 pixels: np.ndarray | None = None
 with result:
     if upload is not None:
         try:
-            pixels = read_image_file(upload.getvalue(), upload.name)
+            pixels = draw_pad.read_upload(upload.getvalue(), upload.name)
             st.caption(_("Reading the uploaded image **{name}**; remove it to read your drawing again.",
-                         name=upload.name))
+                         name=markdown_text(upload.name)))
         except ImageFileError as exc:
             with controls:
                 st.error(_("Could not read the uploaded file: {reason}", reason=draw_pad.upload_problem(exc)))
     else:
+        draw_pad.forget_upload()
         pixels = canvas_pixels
     try:
         loaded = load(choice)
-    except (WeightsError, RunNotFound) as exc:
+    except (WeightsError, RunNotFound, RunTooLarge) as exc:  # too large: refused before loading it
         st.error(_("This model cannot be used: {reason}", reason=error_text(exc)))
         st.stop()
     details.caption(model_details(loaded.config, test_accuracy(choice)))
@@ -125,25 +138,27 @@ if len(asked) < 2:
 elif pixels is None or drawing is None or drawing.empty:
     st.caption(_("Draw a digit first: each model's answer appears here."))
 else:
-    for column, other in zip(st.columns(len(asked)), asked):
+    for column, other in zip(st.columns(len(asked)), asked, strict=False):
         with column:
             try:
                 model = load(other)
-            except (WeightsError, RunNotFound) as exc:
-                st.error(_("{model} cannot be used: {reason}", model=options[other], reason=error_text(exc)))
+            except (WeightsError, RunNotFound, RunTooLarge) as exc:
+                st.error(_("{model} cannot be used: {reason}", model=markdown_text(options[other]),
+                           reason=error_text(exc)))
                 continue
             seen = read(model, pixels)
             answer = predict(model, seen)
             if seen.unreadable:
-                st.metric(model.label, "—", _("too small or thin to read"), delta_color="off", delta_arrow="off")
+                st.metric(model_title(model), "—", _("too small or thin to read"), delta_color="off",
+                          delta_arrow="off")
                 continue
             value = "?" if answer.unlike_training else class_name(answer.label)
             note = (_("best guess {label}", label=class_name(answer.label)) if answer.unlike_training
                     else _("{confidence} confident", confidence=percent(answer.confidence, 0)))
-            st.metric(model.label, value, note, delta_color="off", delta_arrow="off")
+            st.metric(model_title(model), value, note, delta_color="off", delta_arrow="off")
             st.plotly_chart(charts.probability_figure(answer.probabilities, model.class_names, title="", height=260),
                             key=f"draw_ask_{other}")
 
 with st.expander(_("Look inside the network"), icon=":material/visibility:"):
-    st.caption(_("What {model} computes between your pixels and the probabilities.", model=loaded.label))
+    st.caption(_("What {model} computes between your pixels and the probabilities.", model=model_title(loaded)))
     prediction_view.show_network(loaded, drawing)

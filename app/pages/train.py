@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from app import identity, pending_values, resources, run_scope, share_link, view_state
+from app import identity, pending_values, resources, share_link, view_state
 from app.config_form import (
     FIELD_LABELS,
     PRESET_DEFINING,
@@ -14,14 +14,15 @@ from app.config_form import (
     preset_description,
     problem_message,
 )
-from app.errors import error_text
+from app.errors import byte_size, error_text
 from app.i18n import N_, _, number
-from app.lessons_catalog import lesson_link
-from app.run_start import RUN_ANCHOR, scroll_to_run, start_message
-from app.run_view import finished_run, live_run
-from app.run_views import iteration_lines, run_label
+from app.lessons.catalog import lesson_link
+from app.run import scope as run_scope
+from app.run.start import RUN_ANCHOR, scroll_to_run, start_message
+from app.run.texts import format_seconds, iteration_lines, run_label
+from app.run.view import finished_run, live_run
 from app.ui_settings import KEEP
-from mnist_core.actors import LimitReached, NotPermitted
+from mnist_core import settings
 from mnist_core.config import (
     ACTIVATIONS,
     DATASETS,
@@ -34,8 +35,10 @@ from mnist_core.config import (
     ConfigProblem,
     TrainConfig,
 )
+from mnist_core.cost import RunCost, RunTooLarge, check_fits, run_cost
 from mnist_core.data import DATASET_INFO
-from mnist_core.models import build_model, layer_summary, parameter_count
+from mnist_core.runs.class_rules import LimitReached
+from mnist_core.runs.permissions import NotPermitted
 
 CUSTOM = "custom"
 MODEL_NAMES = {"mlp": N_("MLP (fully connected)"), "cnn": N_("CNN (LeNet-style)")}
@@ -80,6 +83,7 @@ def start_training() -> None:
         st.session_state["train_start_refused"] = True  # the page says so beside the list of problems
         return
     try:
+        check_fits(config)  # torch-free and instant: a run too big for the server is refused before it is stored
         run_id = resources.jobs().submit(config, name=st.session_state.get(key("name")) or None,
                                          actor=identity.current_actor())
     except (ConfigError, ValueError) as exc:
@@ -94,13 +98,35 @@ def start_training() -> None:
     st.session_state["train_started"] = run_id
 
 
-@st.cache_data(show_spinner=False, max_entries=32)
-def network_preview(config_json: str) -> tuple[int, pd.DataFrame]:
-    """Parameter count and layer table; cached because building a wide network takes a moment."""
-    model = build_model(TrainConfig.from_json(config_json))
-    rows = [{"layer": f"{info.name}: {info.kind}", "output shape": " × ".join(map(str, info.output_shape)),
-             "parameters": info.params} for info in layer_summary(model)]
-    return parameter_count(model), pd.DataFrame(rows)
+def network_preview(cost: RunCost) -> pd.DataFrame:
+    """The layer table, worked out from the config (mnist_core.cost, the same rows as models.layer_summary): the
+    web server never builds the network, which for the largest allowed one would take 0.5 GB and seconds."""
+    return pd.DataFrame([{"layer": f"{info.name}: {info.kind}", "output shape": " × ".join(map(str, info.output_shape)),
+                          "parameters": info.params} for info in cost.layers])
+
+
+def cost_lines(cost: RunCost) -> list[str]:
+    """What the run will take of the server, before it starts: memory for a batch and for the whole run against
+    the budget of one run, the weights file, and a rough time."""
+    return [
+        _("Memory for one batch of {batch} images: about {size}", batch=number(cost.config.batch_size),
+          size=byte_size(cost.batch_bytes)),
+        _("Memory for the whole run (data, network, optimizer, one batch): about {need} of the {budget} one run may "
+          "use on this server", need=byte_size(cost.memory_bytes), budget=byte_size(settings.run_memory_bytes())),
+        _("Weights file on disk: about {size} (at most {budget} per run)", size=byte_size(cost.weights_file_bytes),
+          budget=byte_size(settings.run_disk_bytes())),
+        _("Rough training time on this server: {time} (rough: other runs share its processors)",
+          time=format_seconds(cost.seconds)),
+    ]
+
+
+def budget_refusal(config: TrainConfig) -> RunTooLarge | None:
+    """Why Start would refuse this run as too big for the server, or None when it fits."""
+    try:
+        check_fits(config)
+    except RunTooLarge as exc:
+        return exc
+    return None
 
 
 def fill_from_link() -> None:
@@ -220,12 +246,16 @@ else:
     st.session_state.pop("train_start_refused", None)
     st.subheader(_("What these settings mean"))
     arithmetic, size, layers = st.columns([3, 1, 3])
+    cost = run_cost(config)
     with arithmetic:
         st.markdown("\n".join(f"- {line}" for line in iteration_lines(config)))
-    count, table = network_preview(config.to_json())
-    size.metric(_("Parameters"), number(count))
-    layers.dataframe(table.rename(columns={"layer": _("layer"), "output shape": _("output shape"),
+        st.markdown("\n".join(f"- {line}" for line in cost_lines(cost)))
+    size.metric(_("Parameters"), number(cost.parameters))
+    layers.dataframe(network_preview(cost).rename(columns={"layer": _("layer"), "output shape": _("output shape"),
                                            "parameters": _("parameters")}), hide_index=True)
+    refusal = budget_refusal(config)
+    if refusal is not None:  # said before Start is pressed; Start refuses it with the same words
+        st.error(error_text(refusal))
 
 if "train_start_error" in st.session_state:
     st.error(st.session_state.pop("train_start_error"))
@@ -238,8 +268,7 @@ st.divider()
 st.header(_("Runs"), anchor=RUN_ANCHOR)
 me = identity.current_actor()
 everyone = resources.store().list_runs(limit=200)
-scope = run_scope.scope_picker("train", everyone, me)
-runs = {r.id: r for r in run_scope.visible(everyone, scope, me)}
+scope, runs = run_scope.scoped_runs("train", everyone, me)
 if not runs:
     view_state.remember(TRAIN_VIEW)
     st.info(_("No runs of yours yet: choose settings above and press **Start training**.") if scope == run_scope.MINE

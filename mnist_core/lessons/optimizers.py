@@ -9,7 +9,8 @@ from dataclasses import dataclass
 import numpy as np
 
 Vector = np.ndarray
-OPTIMIZERS = ("sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam")
+# The update rules this lesson writes out (not mnist_core.config.OPTIMIZERS, the optimizers a run can train with).
+UPDATE_RULES = ("sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam")
 
 
 @dataclass(frozen=True)
@@ -81,7 +82,7 @@ def step_rule(name: str, lr: float) -> Callable[[Vector, Vector, dict], Vector]:
     rules = {"sgd": sgd, "momentum": momentum, "nesterov": lambda p, g, s: momentum(p, g, s, nesterov=True),
              "adagrad": adagrad, "rmsprop": rmsprop, "adam": adam}
     if name not in rules:
-        raise ValueError(f"unknown optimizer {name!r}; choose one of {', '.join(OPTIMIZERS)}")
+        raise ValueError(f"unknown optimizer {name!r}; choose one of {', '.join(UPDATE_RULES)}")
     return rules[name]
 
 

@@ -45,7 +45,7 @@ def train_perceptron(gate: str, epochs: int, lr: float = 0.1, seed: int = 0) -> 
     w, b = rng.normal(0, 0.5, 2), float(rng.normal(0, 0.5))
     ws, bs = [w.copy()], [b]
     for _ in range(epochs):
-        for x, t in zip(INPUTS, target):
+        for x, t in zip(INPUTS, target, strict=False):
             error = t - float(step(x @ w + b))
             w, b = w + lr * error * x, b + lr * error
         ws.append(w.copy())

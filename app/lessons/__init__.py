@@ -1,0 +1,1 @@
+"""The /learn lessons' catalogue, figures and background runs."""

@@ -1,0 +1,2 @@
+"""One run on screen and what the app says about runs: the run view, live charts, test diagnostics, Start and
+Continue."""
