@@ -1,9 +1,10 @@
 """The class board on Compare: every student's best finished run per dataset, beside the course's own results.
 
-Best = highest test accuracy among the student's completed runs on that dataset. The course's table (the notes'
-experiments, MNIST test accuracy) is shown as reference rows, so a student sees at once whether their mlp-3 beat
-the course's 0.94. Sortable (by the picker, and by clicking a column), exportable as CSV (`user_text.csv_bytes`:
-Excel opens Korean names correctly and runs no name as a formula).
+Best = highest test accuracy among the student's completed runs on that dataset (the earlier run on a tie), chosen
+in SQL from every run the class trained (RunStore.best_runs). The course's table (the notes' experiments, MNIST
+test accuracy) is shown as reference rows, so a student sees at once whether their mlp-3 beat the course's 0.94.
+Sortable (by the picker, and by clicking a column), exportable as CSV (`user_text.csv_bytes`: Excel opens Korean
+names correctly and runs no name as a formula).
 """
 
 from __future__ import annotations
@@ -33,18 +34,6 @@ HEADERS = {"student": N_("Student"), "dataset": N_("Dataset"), "run": N_("Run"),
            "accuracy": N_("Test accuracy"), "seconds": N_("Training time (s)"), "finished": N_("Finished")}
 
 
-def best_runs(records: list[RunRecord]) -> list[RunRecord]:
-    """Each owner's best completed run per dataset (highest test accuracy; the earlier one on a tie)."""
-    best: dict[tuple[str | None, str], RunRecord] = {}
-    for record in sorted(records, key=lambda r: r.created):
-        if record.status != "completed" or record.test_accuracy is None:
-            continue
-        slot = (record.owner_id, record.config.dataset)
-        if slot not in best or record.test_accuracy > best[slot].test_accuracy:
-            best[slot] = record
-    return list(best.values())
-
-
 def _row(record: RunRecord) -> dict[str, object]:
     c = record.config
     finished = record.finished or record.created
@@ -66,9 +55,10 @@ def _course_rows() -> list[dict[str, object]]:
     return rows
 
 
-def board_table(records: list[RunRecord], sort: str = "accuracy") -> pd.DataFrame:
-    """The board as a table with translated headers: students' best runs sorted, then the course's rows."""
-    students = pd.DataFrame([_row(r) for r in best_runs(records)], columns=list(COLUMNS))
+def board_table(best: list[RunRecord], sort: str = "accuracy") -> pd.DataFrame:
+    """The board as a table with translated headers: students' best runs (RunStore.best_runs) sorted, then the
+    course's rows."""
+    students = pd.DataFrame([_row(r) for r in best], columns=list(COLUMNS))
     if sort == "time":
         students = students.sort_values("seconds", na_position="last", kind="stable")
     elif sort == "student":
@@ -79,16 +69,17 @@ def board_table(records: list[RunRecord], sort: str = "accuracy") -> pd.DataFram
     return table.rename(columns={k: _(v) for k, v in HEADERS.items()})
 
 
-def show(records: list[RunRecord]) -> None:
-    """The board's section on Compare."""
+def show(best: list[RunRecord]) -> None:
+    """The board's section on Compare: `best` is each student's best run per dataset, chosen in SQL from every run
+    the class trained (RunStore.best_runs)."""
     st.subheader(_("Class board"))
     st.caption(_("Each student's best finished run per dataset, with the course's own results as reference."))
-    if not best_runs(records):
+    if not best:
         st.caption(_("No finished runs yet: the board fills in as students' runs complete."))
     st.session_state.setdefault("board_sort", "accuracy")
     sort = st.radio(_("Sort by"), list(SORTS), key="board_sort", horizontal=True, persist_state="session",
                     format_func=lambda s: _(SORTS[s]))
-    table = board_table(records, sort)
+    table = board_table(best, sort)
     st.dataframe(table, hide_index=True, placeholder="–", column_config={  # the course's rows have no times
         _(HEADERS["accuracy"]): st.column_config.NumberColumn(format="%.4f")})
     st.download_button(_("Download the board as CSV"), csv_bytes(table), file_name="mnist-class-board.csv",

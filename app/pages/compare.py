@@ -218,13 +218,12 @@ with st.container(border=True):
               key="race_start", help=None if len(chosen) >= 2 else _("Pick at least two optimizers."))
 
 me = identity.current_actor()
-everyone = resources.store().list_runs(limit=200)
 st.subheader(_("Runs"))
-_scope, runs = run_scope.scoped_runs("compare", everyone, me)
+_scope, runs = run_scope.scoped_runs("compare", resources.store(), me)
 if not runs:
     view_state.remember(COMPARE_VIEW)
     st.info(_("No runs to compare yet: train one on the Train page, or start an optimizer race above."))
-    class_board.show(everyone)
+    class_board.show(resources.store().best_runs())
     st.stop()
 
 if "compare_runs" not in st.session_state:
@@ -270,4 +269,4 @@ else:
         no.button(_("Cancel"), on_click=lambda: st.session_state.pop("compare_confirm_delete", None),
                   key="delete_cancel")
 
-class_board.show(everyone)
+class_board.show(resources.store().best_runs())

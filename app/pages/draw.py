@@ -23,14 +23,29 @@ from mnist_core.runs.record import RunRecord
 from mnist_core.runs.store import RunNotFound
 from mnist_core.weights import LoadedModel, WeightsError
 
+FINISHED = ("completed", "stopped")  # runs with weights to draw with
 DEFAULT = "default"  # the built-in model's key in the pickers; runs are keyed by their id
 EMPTY_HINT = N_("Nothing drawn yet: draw a digit in the black box, big and centred, and lift the mouse "
                 "(or upload a photo below).")
 
 
-def model_options(finished: list[RunRecord], scope: str) -> dict[object, str]:
-    """The class's reference model (pinned by the teacher) first, the built-in model, then the runs of the scope
-    ("My runs" or "Everyone's") that have trained weights, newest first."""
+def _finished_run(run_id: int | None) -> RunRecord | None:
+    try:
+        record = resources.store().get(run_id) if run_id is not None else None
+    except RunNotFound:
+        return None
+    return record if record is not None and record.status in FINISHED else None
+
+
+def finished_in_scope(scope: str) -> list[RunRecord]:
+    """The newest finished runs of the scope ("My runs" or "Everyone's"), filtered and limited in SQL."""
+    owner = identity.current_actor().owner_id if scope == run_scope.MINE else None
+    return resources.store().list_runs(statuses=FINISHED, owner_id=owner, limit=run_scope.PAGE_SIZE)
+
+
+def model_options(finished: list[RunRecord]) -> dict[object, str]:
+    """The class's reference model (pinned by the teacher) first, the built-in model, then `finished` (the runs of
+    the scope) that have trained weights, newest first."""
     reference = teacher.reference_run_id()
     try:
         builtin = resources.default_model()
@@ -38,11 +53,11 @@ def model_options(finished: list[RunRecord], scope: str) -> dict[object, str]:
     except WeightsError:
         options = {DEFAULT: _("Built-in LeNet (file missing)")}
     store = resources.store()
+    pinned = next((r for r in finished if r.id == reference), None) or _finished_run(reference)
+    if pinned is not None and store.has_weights(pinned.id):
+        label = short_model_label(pinned.name, pinned.test_accuracy)
+        options = {pinned.id: _("Class reference: {model}", model=label), **options}
     for record in finished:
-        if record.id == reference and store.has_weights(record.id):
-            label = short_model_label(record.name, record.test_accuracy)
-            options = {record.id: _("Class reference: {model}", model=label), **options}
-    for record in run_scope.visible(finished, scope, identity.current_actor()):
         if store.has_weights(record.id) and record.id not in options:
             options[record.id] = short_model_label(record.name, record.test_accuracy)
     return options
@@ -77,8 +92,8 @@ def read(loaded: LoadedModel, pixels: np.ndarray) -> Drawing:
 
 
 view_state.restore(DRAW_VIEW)
-finished_runs = resources.store().list_runs(statuses=("completed", "stopped"))
-options = model_options(finished_runs, run_scope.current_scope("draw", finished_runs, identity.current_actor()))
+has_mine = resources.store().count_runs(statuses=FINISHED, owner_id=identity.current_actor().owner_id) > 0
+options = model_options(finished_in_scope(run_scope.current_scope("draw", has_mine)))
 # Runs may have been deleted meanwhile (by any browser session): drop them before the widgets are drawn.
 if st.session_state.get("draw_model") not in options:
     st.session_state["draw_model"] = next(iter(options))  # the class's reference model when one is pinned
@@ -89,7 +104,7 @@ st.session_state.setdefault("draw_stroke", 22)
 st.title(_("Draw a digit"))
 pad, result = st.columns([1, 1.4], gap="large")
 with pad:
-    run_scope.scope_picker("draw", finished_runs, identity.current_actor())
+    run_scope.scope_picker("draw", has_mine)
     choice = st.selectbox(_("Model"), list(options), key="draw_model", persist_state=KEEP, format_func=options.get)
     view_state.remember(DRAW_VIEW)
     details = st.empty()  # the chosen model's details, once it is loaded below

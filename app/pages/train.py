@@ -267,8 +267,7 @@ if "train_started" in st.session_state:
 st.divider()
 st.header(_("Runs"), anchor=RUN_ANCHOR)
 me = identity.current_actor()
-everyone = resources.store().list_runs(limit=200)
-scope, runs = run_scope.scoped_runs("train", everyone, me)
+scope, runs = run_scope.scoped_runs("train", resources.store(), me)
 if not runs:
     view_state.remember(TRAIN_VIEW)
     st.info(_("No runs of yours yet: choose settings above and press **Start training**.") if scope == run_scope.MINE

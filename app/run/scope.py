@@ -13,8 +13,10 @@ from app.user_text import markdown_text
 from mnist_core.runs.class_rules import LimitReached
 from mnist_core.runs.permissions import Actor, NotPermitted
 from mnist_core.runs.record import RunRecord
+from mnist_core.runs.store import RunStore
 
 MINE, EVERYONE = "mine", "everyone"
+PAGE_SIZE = 100  # runs a page lists at once: a selectbox of more is no help to anyone
 SCOPE_LABELS = {MINE: N_("My runs"), EVERYONE: N_("Everyone's")}
 ACTION_WORDS = {"stop": N_("stop"), "rename": N_("rename"), "delete": N_("delete")}
 # Why a Start was refused (mnist_core.runs.class_rules.LIMITS), and what the student can do about it.
@@ -35,7 +37,7 @@ def scope_key(page: str) -> str:
     return f"{page}_scope"
 
 
-def current_scope(page: str, records: list[RunRecord], actor: Actor) -> str:
+def current_scope(page: str, has_runs: bool) -> str:
     """The page's scope: as the student chose it (kept in the URL, so a reload keeps it), else "My runs" once they
     have a run, else "Everyone's" (a new student sees what the class did instead of an empty list)."""
     key, chosen = scope_key(page), scope_key(page) + "_chosen"
@@ -45,7 +47,7 @@ def current_scope(page: str, records: list[RunRecord], actor: Actor) -> str:
         if from_url in SCOPE_LABELS:
             st.session_state[key] = from_url
     if not st.session_state[chosen]:
-        st.session_state[key] = MINE if any(r.owner_id == actor.owner_id for r in records) else EVERYONE
+        st.session_state[key] = MINE if has_runs else EVERYONE
     return st.session_state[key]
 
 
@@ -53,9 +55,9 @@ def _chosen(page: str) -> None:
     st.session_state[scope_key(page) + "_chosen"] = True
 
 
-def scope_picker(page: str, records: list[RunRecord], actor: Actor) -> str:
+def scope_picker(page: str, has_runs: bool) -> str:
     """The "My runs / Everyone's" switch of a page (its own choice per page, kept in the session and the URL)."""
-    current_scope(page, records, actor)
+    current_scope(page, has_runs)
     scope = st.segmented_control(_("Show"), list(SCOPE_LABELS), key=scope_key(page), persist_state="session",
                                  format_func=lambda s: _(SCOPE_LABELS[s]), label_visibility="collapsed",
                                  required=True, on_change=_chosen, args=(page,))
@@ -64,15 +66,20 @@ def scope_picker(page: str, records: list[RunRecord], actor: Actor) -> str:
     return scope
 
 
-def scoped_runs(page: str, everyone: list[RunRecord], actor: Actor) -> tuple[str, dict[int, RunRecord]]:
-    """A page's "My runs / Everyone's" switch, drawn, and the runs it lets through by id, in `everyone`'s order."""
-    scope = scope_picker(page, everyone, actor)
-    return scope, {r.id: r for r in visible(everyone, scope, actor)}
-
-
-def visible(records: list[RunRecord], scope: str, actor: Actor) -> list[RunRecord]:
-    """The runs a scope shows: the student's own, or everyone's."""
-    return list(records) if scope == EVERYONE else [r for r in records if r.owner_id == actor.owner_id]
+def scoped_runs(page: str, store: RunStore, actor: Actor) -> tuple[str, dict[int, RunRecord]]:
+    """A page's "My runs / Everyone's" switch, drawn, and one page of the runs it lets through by id, newest first:
+    filtered and paged in SQL, so no run is out of reach however many the class has."""
+    mine = store.count_runs(owner_id=actor.owner_id)
+    scope = scope_picker(page, mine > 0)
+    owner = actor.owner_id if scope == MINE else None
+    total = mine if scope == MINE else store.count_runs()
+    pages = max(1, -(-total // PAGE_SIZE))
+    shown = 1
+    if pages > 1:
+        shown = st.number_input(_("Page (newest first), of {pages}", pages=pages), 1, pages, 1,
+                                key=f"{page}_{scope}_page")
+    records = store.list_runs(owner_id=owner, limit=PAGE_SIZE, offset=(int(shown) - 1) * PAGE_SIZE)
+    return scope, {r.id: r for r in records}
 
 
 def may_change(record: RunRecord, actor: Actor) -> bool:
