@@ -121,8 +121,10 @@ def start_app_server(work_dir: Path) -> AppServer:
     runs.mkdir(parents=True, exist_ok=True)
     port = free_port()
     log_path = work_dir / "streamlit.log"
-    env = {**os.environ, "MNIST_PLAYGROUND_DATA": str(data), "MNIST_PLAYGROUND_RUNS": str(runs),
-           "PYTHONUNBUFFERED": "1"}
+    # Workers stay warm for the whole suite (unless a test asks otherwise): tests that check two runs overlap must
+    # not depend on whether the idle timeout retired a worker between tests (test_worker_lifecycle covers it).
+    env = {"MNIST_PLAYGROUND_WORKER_IDLE_S": "0", **os.environ, "MNIST_PLAYGROUND_DATA": str(data),
+           "MNIST_PLAYGROUND_RUNS": str(runs), "PYTHONUNBUFFERED": "1"}
     command = [sys.executable, "-m", "streamlit", "run", "streamlit_app.py", "--server.headless", "true",
                "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none",
                "--server.address", "127.0.0.1", "--server.port", str(port)]
