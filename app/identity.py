@@ -112,14 +112,10 @@ def typed_name() -> str:
     return st.session_state[_NAME_KEY]
 
 
-def display_name() -> str:
-    return typed_name() or default_name(owner_id())
-
-
 def current_actor() -> Actor:
     """Who acts in this browser session: its owner id and name, and whether teacher mode is unlocked here."""
-    owner = owner_id()
-    return Actor(owner, display_name(), is_teacher=teacher.unlocked(owner))
+    owner = owner_id()  # the token's one check for this call
+    return Actor(owner, typed_name() or default_name(owner), is_teacher=teacher.unlocked(owner))
 
 
 def _cookie_script(name: str, value: str) -> str:

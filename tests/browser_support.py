@@ -115,7 +115,7 @@ class AppServer:
             self.process.wait(timeout=10)
 
 
-def start_app_server(work_dir: Path) -> AppServer:
+def start_app_server(work_dir: Path, env: dict[str, str] | None = None) -> AppServer:
     data = seed_data_dir(work_dir / "data")
     runs = work_dir / "runs"
     runs.mkdir(parents=True, exist_ok=True)
@@ -123,7 +123,7 @@ def start_app_server(work_dir: Path) -> AppServer:
     log_path = work_dir / "streamlit.log"
     # Workers stay warm for the whole suite (unless a test asks otherwise): tests that check two runs overlap must
     # not depend on whether the idle timeout retired a worker between tests (test_worker_lifecycle covers it).
-    env = {"MNIST_PLAYGROUND_WORKER_IDLE_S": "0", **os.environ, "MNIST_PLAYGROUND_DATA": str(data),
+    env = {"MNIST_PLAYGROUND_WORKER_IDLE_S": "0", **os.environ, **(env or {}), "MNIST_PLAYGROUND_DATA": str(data),
            "MNIST_PLAYGROUND_RUNS": str(runs), "PYTHONUNBUFFERED": "1"}
     command = [sys.executable, "-m", "streamlit", "run", "streamlit_app.py", "--server.headless", "true",
                "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none",
@@ -138,6 +138,15 @@ def start_app_server(work_dir: Path) -> AppServer:
         server.stop()
         raise
     return server
+
+
+def own_app_server(tmp_path_factory: pytest.TempPathFactory, name: str, env: dict[str, str]) -> Iterator[AppServer]:
+    """A test module's own server with extra environment (a teacher key, one worker), for a module-scoped
+    `app_server` fixture that overrides the session-wide one: `yield from own_app_server(...)`."""
+    require_chromium()
+    server = start_app_server(tmp_path_factory.mktemp(name), env)
+    yield server
+    server.stop()
 
 
 @pytest.fixture(scope="session")

@@ -83,7 +83,6 @@ def start_training() -> None:
         st.session_state["train_start_refused"] = True  # the page says so beside the list of problems
         return
     try:
-        check_fits(config)  # torch-free and instant: a run too big for the server is refused before it is stored
         run_id = resources.jobs().submit(config, name=st.session_state.get(key("name")) or None,
                                          actor=identity.current_actor())
     except (ConfigError, ValueError) as exc:

@@ -24,9 +24,9 @@ from browser_support import (
     heading,
     main,
     open_page,
+    own_app_server,
     screenshot,
     sidebar,
-    start_app_server,
     wait_for_heading,
     wait_for_idle,
     wait_until,
@@ -43,14 +43,7 @@ QUICK_FORM = {"Hidden layers": "32", "Epochs": "1", "Training images (0 = all)":
 @pytest.fixture(scope="module")
 def app_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AppServer]:
     """This module's own server, in teacher mode (overrides the session-wide `app_server`)."""
-    from browser_support import require_chromium
-
-    require_chromium()
-    with pytest.MonkeyPatch.context() as env:
-        env.setenv("MNIST_PLAYGROUND_TEACHER_KEY", TEACHER_KEY)
-        server = start_app_server(tmp_path_factory.mktemp("owners_app"))
-    yield server
-    server.stop()
+    yield from own_app_server(tmp_path_factory, "owners_app", {"MNIST_PLAYGROUND_TEACHER_KEY": TEACHER_KEY})
 
 
 def token_of(page) -> str:

@@ -25,10 +25,9 @@ from browser_support import (
     heading,
     main,
     open_page,
-    require_chromium,
+    own_app_server,
     screenshot,
     select_option,
-    start_app_server,
     wait_for_idle,
     wait_until,
 )
@@ -49,12 +48,7 @@ EXCEPTION = '[data-testid="stException"]'
 @pytest.fixture(scope="module")
 def app_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AppServer]:
     """This module's own server with a single worker (overrides the session-wide `app_server`)."""
-    require_chromium()
-    with pytest.MonkeyPatch.context() as env:
-        env.setenv("MNIST_PLAYGROUND_MAX_JOBS", "1")
-        server = start_app_server(tmp_path_factory.mktemp("quotas_app"))
-    yield server
-    server.stop()
+    yield from own_app_server(tmp_path_factory, "quotas_app", {"MNIST_PLAYGROUND_MAX_JOBS": "1"})
 
 
 def owner_of(page) -> str:

@@ -16,7 +16,15 @@ from playwright.sync_api import expect
 from app.teacher import COOKIE
 from mnist_core.runs.store import RunStore
 
-from browser_support import AppServer, open_page, screenshot, sidebar, start_app_server, wait_for_idle, wait_until
+from browser_support import (
+    AppServer,
+    open_page,
+    own_app_server,
+    screenshot,
+    sidebar,
+    wait_for_idle,
+    wait_until,
+)
 
 pytestmark = pytest.mark.browser
 
@@ -28,14 +36,7 @@ WRONG = "That is not the teacher key."
 @pytest.fixture(scope="module")
 def app_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AppServer]:
     """This module's own server, in teacher mode (overrides the session-wide `app_server`)."""
-    from browser_support import require_chromium
-
-    require_chromium()
-    with pytest.MonkeyPatch.context() as env:
-        env.setenv("MNIST_PLAYGROUND_TEACHER_KEY", TEACHER_KEY)
-        server = start_app_server(tmp_path_factory.mktemp("teacher_app"))
-    yield server
-    server.stop()
+    yield from own_app_server(tmp_path_factory, "teacher_app", {"MNIST_PLAYGROUND_TEACHER_KEY": TEACHER_KEY})
 
 
 def open_teacher_box(page) -> None:
