@@ -47,10 +47,10 @@ _HIDE_TOOLBAR = """
     root.appendChild(style);
   });
   hide();
+  // Throttled, not debounced: a page that keeps changing (live refreshes, a busy server) must not postpone it.
   let pending = null;
   new MutationObserver(() => {
-    clearTimeout(pending);
-    pending = setTimeout(hide, 50);
+    pending = pending || setTimeout(() => { pending = null; hide(); }, 50);
   }).observe(document.body, {childList: true, subtree: true});
 })();
 </script>

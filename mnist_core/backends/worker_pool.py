@@ -220,6 +220,7 @@ class LocalPool:
         with self._lock:  # one step: a worker the retiring thread sees busy is never retired under its run
             worker = self._live_worker(slot)
             self._busy.add(slot)
+            self._keep_a_spare()
         self._rebalance()
         try:
             return worker.run(run_id, config, stop)
@@ -228,6 +229,15 @@ class LocalPool:
                 self._busy.discard(slot)
                 worker.last_run_ended = time.monotonic()
             self._rebalance()
+
+    def _keep_a_spare(self) -> None:
+        """Start a worker in a free slot when no idle live worker is left, so the next run (another student's
+        Start a moment later) finds torch already imported instead of waiting seconds for it. The caller holds the
+        lock; the worker's imports run in its own process."""
+        idle = [s for s, w in enumerate(self._workers) if s not in self._busy and w is not None and w.alive()]
+        empty = [s for s, w in enumerate(self._workers) if s not in self._busy and (w is None or not w.alive())]
+        if not idle and empty:
+            self._workers[empty[0]] = self._start()
 
     def _rebalance(self) -> None:
         with self._lock:
