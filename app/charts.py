@@ -34,6 +34,7 @@ CHART_HEIGHT = 340
 # costs the server and the browser far more than the extra detail is worth on a laptop screen.
 MAX_POINTS = 1000
 COMPARE_HEIGHT = 380
+WIDE_RANGE = 1e4  # a loss range this wide (a diverged run beside sound ones) is drawn on a log scale
 # Margins of the charts a live view redraws: fixed, because with automargin plotly measures the tick labels and lays
 # the chart out again on every redraw (doAutoMargin: 177 of plotly's 551 ms in a 6 s Chrome profile of a watching
 # tab). 70 px hold the axis title and tick labels up to five characters ("0.025", "100", "12k").
@@ -265,8 +266,18 @@ def compare_loss_figure(series: Sequence[RunSeries], x_title: str, window: int |
         fig.add_scatter(x=x, y=finite_or_none(y), mode="lines", name=plot_text(s.name),
                         line={"color": run_color(s.run_id), "width": 2.5})
     fig.update_layout(uirevision=f"compare-loss-{x_title}")  # a live race's refresh keeps the user's zoom
-    return _legend_below(_layout(fig, _("Training loss (smoothed)") if title is None else title, x_title, _(LOSS_AXIS)),
-                         len(series))
+    wide = spans_decades([v for s in series for v in s.y], WIDE_RANGE)
+    fig = _layout(fig, _("Training loss (smoothed)") if title is None else title, x_title,
+                  _("loss (log scale)") if wide else _(LOSS_AXIS))
+    if wide:
+        fig.update_yaxes(type="log")
+    return _legend_below(fig, len(series))
+
+
+def spans_decades(values: Sequence[float], ratio: float) -> bool:
+    """Whether the finite positive values span more than `ratio` (largest / smallest)."""
+    finite = [v for v in values if v is not None and math.isfinite(v) and v > 0]
+    return bool(finite) and max(finite) / min(finite) > ratio
 
 
 def compare_epoch_figure(series: Sequence[RunSeries], metric: str, title: str | None = None) -> go.Figure:

@@ -69,7 +69,8 @@ def training_charts(record: RunRecord) -> None:
                                    _("{run} (continued)", run=earlier[0].name))
     st.plotly_chart(loss, key=f"loss_{record.id}")
     if not epochs:
-        st.caption(_("Accuracy per epoch appears when the first epoch ends."))
+        st.caption(_("Accuracy per epoch appears when the first epoch ends.") if record.is_active else
+                   _("This run ended before its first epoch did, so it has no accuracy per epoch."))
         return
     numbers = [m.epoch for m in epochs]
     left, right = st.columns(2)

@@ -8,6 +8,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from mnist_core.config import TrainConfig
+
 Vector = np.ndarray
 # The update rules this lesson writes out (not mnist_core.config.OPTIMIZERS, the optimizers a run can train with).
 UPDATE_RULES = ("sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam")
@@ -105,3 +107,15 @@ def optimize(surface: Surface, name: str, lr: float, steps: int,
 
 def path_losses(surface: Surface, path: np.ndarray) -> np.ndarray:
     return surface.loss(path[:, 0], path[:, 1])
+
+
+# The same experiment on real MNIST: one network trained with momentum at three learning rates, the largest on
+# purpose too large, so the class sees a run diverge (its loss becomes NaN) and reads why, instead of a crash.
+LEARNING_RATES_ON_MNIST = (0.01, 0.1, 1.0)
+_LR_BASE = TrainConfig(hidden=(256, 256), optimizer="momentum", epochs=1, train_limit=6000, val_size=1000)
+
+
+def learning_rate_comparison(rates: tuple[float, ...] = LEARNING_RATES_ON_MNIST,
+                             epochs: int = 1) -> dict[float, TrainConfig]:
+    """One quick MNIST run per learning rate, identical otherwise (same seed, network and data)."""
+    return {lr: _LR_BASE.replace(lr=lr, epochs=epochs).validated() for lr in rates}

@@ -254,3 +254,26 @@ def test_home_and_the_train_form_link_to_the_lessons(runs_root: Path, lang: str)
     help_text = next(w.help for w in train.number_input if w.key == "train_batch_size")
     link = tr("[Lesson: {title}](/{path}?lang={lang})", "ko" if lang == "ko" else "en")
     assert help_text.endswith(" " + link.format(title=tr(LESSONS[0].title, lang), path="learn-batch", lang=lang))
+
+
+def test_optimizer_lesson_shows_a_learning_rate_too_large_diverge_on_mnist(runs_root: Path) -> None:
+    app = open_lesson("optimizers", "en")
+    app.button(key="learn_optimizers_mnist_start").click().run()
+    store = RunStore(runs_root)
+    runs = {r.config.lr: r for r in store.list_runs()}
+    assert sorted(runs) == [0.01, 0.1, 1.0] and {r.config.optimizer for r in runs.values()} == {"momentum"}
+    wait_until_finished(store, [r.id for r in runs.values()], timeout_s=300)
+    app.run()
+    assert not app.exception
+    records = {lr: store.get(r.id) for lr, r in runs.items()}
+    assert records[0.01].status == records[0.1].status == "completed"
+    diverged = records[1.0].failure
+    assert records[1.0].status == "failed" and diverged is not None and diverged.kind == "diverged"
+    chart = figure_titled(app, "Training loss per iteration")
+    ends = {trace["name"]: max(x for x in trace["x"]) for trace in chart["data"]}
+    # The diverged run's curve stops where its loss stopped being a number; the others train the whole epoch.
+    assert ends["learning rate 1"] < diverged.facts["iteration"] <= ends["learning rate 0.1"]
+    assert ends["learning rate 0.01"] == ends["learning rate 0.1"] == 6000 // 100  # one epoch of batch 100
+    assert any("Learning rate 1 is too large for momentum" in t for t in texts(app, "warning"))
+    outcome = dataframe_column(app, 1, "outcome")
+    assert outcome[2] == f"diverged: stopped at iteration {diverged.facts['iteration']}"

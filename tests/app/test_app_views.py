@@ -82,6 +82,18 @@ def test_smoothing_survives_a_diverged_iteration() -> None:
     figure.to_json()
 
 
+def test_compare_draws_a_diverged_run_beside_sound_ones_on_a_log_scale() -> None:
+    # The lesson's real runs: sound runs fall from 2.3 to about 0.3; the diverged one climbs to 1e23 before NaN.
+    sound = charts.RunSeries(1, "lr 0.1", list(range(1, 61)), list(np.linspace(2.3, 0.3, 60)))
+    diverged = charts.RunSeries(2, "lr 1", list(range(1, 15)), [2.3, 2.2, 1.8, 3.5, 15, 36, 37, 100, 2545, 2e7,
+                                                                    9e9, 1e11, 2.8e23, float("nan")])
+    wide = charts.compare_loss_figure([sound, diverged], "iteration", window=1)
+    assert wide.layout.yaxis.type == "log" and "log" in wide.layout.yaxis.title.text
+    assert wide.data[1].y[-1] is None and max(v for v in wide.data[1].y if v) == pytest.approx(2.8e23)
+    narrow = charts.compare_loss_figure([sound], "iteration", window=1)
+    assert narrow.layout.yaxis.type in (None, "linear", "-") and "log" not in narrow.layout.yaxis.title.text
+
+
 def test_run_colours_are_stable_and_distinct() -> None:
     assert charts.run_color(7) == charts.run_color(7) == charts.run_color(17)
     assert len({charts.run_color(i) for i in range(10)}) == 10

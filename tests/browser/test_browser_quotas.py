@@ -165,6 +165,8 @@ def test_a_diverged_run_is_explained_to_its_owner_and_breaks_no_page(new_page, r
     expect(main(owner).get_by_text("no longer a number")).to_be_visible(timeout=FINISH_TIMEOUT_S * 1000)
     loss_chart = main(owner).locator('[data-testid="stPlotlyChart"]').filter(has_text="Training loss per iteration")
     expect(loss_chart).to_be_visible()
+    expect(main(owner).get_by_text("ended before its first epoch did")).to_be_visible()
+    assert "appears when the first epoch ends" not in main(owner).inner_text()
     no_exception(owner, "owner's train")
     screenshot(owner, "quotas", "diverged-owner", show=heading(owner, "Runs"))
 

@@ -5,9 +5,23 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from app.i18n import N_, _, number
+from app import resources
+from app.errors import failure_text
+from app.i18n import N_, _, number, percent
 from app.lessons import charts as lessons_charts
-from mnist_core.lessons.optimizers import SURFACES, UPDATE_RULES, optimize, path_losses
+from app.lessons import runs as lessons_runs
+from app.run.texts import status_word
+from mnist_core.lessons.optimizers import (
+    LEARNING_RATES_ON_MNIST,
+    SURFACES,
+    UPDATE_RULES,
+    learning_rate_comparison,
+    optimize,
+    path_losses,
+)
+from mnist_core.runs.record import RunRecord
+
+LESSON = "optimizers"
 
 SURFACE_NAMES = {"bowl": N_("Elongated bowl"), "rosenbrock": N_("Rosenbrock's banana valley"),
                  "saddle": N_("Saddle point")}
@@ -64,3 +78,44 @@ rows = {_("optimizer"): list(paths), _("learning rate"): [rates[n] for n in path
 st.dataframe(rows, hide_index=True)
 st.info(_("What to notice: on the elongated bowl SGD needs a small learning rate not to bounce across the steep "
           "direction, so it crawls along the flat one; momentum and Adam keep moving along the valley floor."))
+
+st.subheader(_("On real MNIST: a learning rate that is too large"))
+st.markdown(_("The same idea on the real network: a {layers} network trained with momentum on {samples} MNIST "
+              "images, three times, identical except for the learning rate: {rates}. The largest is too large on "
+              "purpose: watch what happens to its loss.",
+              layers="-".join(str(u) for u in (784, 256, 256, 10)), samples=number(6000),
+              rates=", ".join(number(lr) for lr in LEARNING_RATES_ON_MNIST)))
+run_labels = {lr: _("learning rate {lr}", lr=number(lr)) for lr in LEARNING_RATES_ON_MNIST}
+run_names = {run_labels[lr]: f"learn · momentum lr {lr:g}" for lr in LEARNING_RATES_ON_MNIST}
+
+
+def start_learning_rate_runs() -> None:
+    lessons_runs.start_runs(LESSON, {run_labels[lr]: c for lr, c in learning_rate_comparison().items()}, run_names)
+
+
+st.button(_("Train the three runs"), type="primary", icon=":material/play_arrow:", on_click=start_learning_rate_runs,
+          key="learn_optimizers_mnist_start")
+
+
+def learning_rate_results(records: dict[str, RunRecord]) -> None:
+    store, series, outcomes = resources.store(), {}, []
+    for label, record in records.items():
+        points = store.losses(record.id)
+        series[label] = (points.iterations, points.losses)
+        failure = record.failure
+        if record.status == "completed":
+            outcomes.append(_("test accuracy {accuracy}", accuracy=percent(record.test_accuracy or 0.0, 2)))
+        elif failure is not None and failure.kind == "diverged":
+            outcomes.append(_("diverged: stopped at iteration {iteration}", iteration=failure.facts.get("iteration")))
+        else:
+            outcomes.append(status_word(record.status))
+    st.plotly_chart(lessons_charts.lines(_("Training loss per iteration"), _("iteration"), _("loss (log scale)"),
+                                         series, log_y=True), key="learn_optimizers_mnist_loss")
+    st.dataframe({_("run"): list(records), _("outcome"): outcomes}, hide_index=True)
+    for label, record in records.items():
+        failure = record.failure
+        if failure is not None and failure.kind == "diverged":
+            st.warning(_("{run}: {why}", run=label, why=failure_text(failure)), icon=":material/trending_up:")
+
+
+lessons_runs.runs_panel(LESSON, run_names, learning_rate_results)
