@@ -24,7 +24,7 @@ def test_bench_prints_figures_and_a_consistent_json_line(data_root: Path) -> Non
     env = {**os.environ, "MNIST_PLAYGROUND_DATA": str(data_root)}
     proc = subprocess.run(
         [sys.executable, "-m", "mnist_core.bench", "--json", "--device", "cpu", "--course-iterations", "20",
-         "--epochs", "1", "--lenet-samples", "2000"],
+         "--epochs", "1", "--lenet-samples", "2000", "--repeats", "1"],
         cwd=PROJECT_DIR, env=env, capture_output=True, text=True, timeout=300, check=False,
     )
     assert proc.returncode == 0, proc.stderr
@@ -44,6 +44,13 @@ def test_bench_prints_figures_and_a_consistent_json_line(data_root: Path) -> Non
         figures["lenet_samples_per_s"] / figures["lenet_course_samples_per_s"], rel=0.01)
     assert any(line.startswith("lenet training step: default (NCHW)") for line in lines)
     assert figures["predict_p50_ms"] <= figures["predict_p95_ms"]
+    # The two goals, for the MLP and LeNet, each a ratio measured side by side and printed with its goal.
+    ratios = figures["goal_ratios"]
+    assert set(ratios) == {"mlp_vs_course", "mlp_vs_ceiling", "lenet_vs_course", "lenet_vs_ceiling"}
+    assert all(len(values) == 1 and values[0] > 0 for values in ratios.values())
+    for net in ("mlp", "lenet"):
+        assert any(line.startswith(f"{net} trainer: ") and "(goal >= 5x)" in line for line in lines)
+        assert any(line.startswith(f"{net} trainer: ") and "(goal >= 70%)" in line for line in lines)
 
 
 def test_bench_without_the_dataset_says_so_in_one_line(tmp_path: Path) -> None:

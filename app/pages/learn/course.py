@@ -6,6 +6,7 @@ import streamlit as st
 
 from app.i18n import N_, _, number, percent
 from app.lessons import charts as lessons_charts
+from app.lessons import course_table_view
 from app.lessons import runs as lessons_runs
 from app.user_text import markdown_text
 from mnist_core.lessons.course_table import COURSE_TABLE, course_configs
@@ -63,3 +64,35 @@ def table(records: dict[str, RunRecord]) -> None:
 
 if not lessons_runs.runs_panel(LESSON, names, table):
     table({})  # the course's numbers, before anything trained
+
+st.header(_("The whole table, as the course trained it"))
+st.markdown(_(
+    "The runs above are quick. Here every row trains as the course did: all 60,000 training images (no "
+    "validation split), 15 epochs, batch size 100, the course's learning rates and initialisations, and with "
+    "several seeds, because one run cannot tell a real difference from noise. A row **beats the course beyond "
+    "the spread** when its mean minus one standard deviation is still above the course's number. Finished runs "
+    "are kept: starting again trains only what is missing. The same from a terminal: "
+    "`python -m mnist_core course-table --seeds 3`."))
+with st.expander(_("Where our code differs from the course's, and why")):
+    st.markdown(_(
+        "- **Batches**: the course's DataLoader converts every image with ToTensor on every step; we normalise "
+        "the images once and pick each batch by index: the same batches (shuffled each epoch, 600 per epoch), "
+        "several times faster.\n"
+        "- **Normalisation**: inputs are standardised with the training set's mean and standard deviation "
+        "instead of ToTensor's 0 to 1 (a common choice; we have not compared the two here).\n"
+        "- **Optimizer kernels**: Adam's step runs as one fused kernel: the same arithmetic, different rounding "
+        "(float noise).\n"
+        "- **Seeds**: the course ran each experiment once with an unknown seed; we run seeds 0, 1, 2, … and "
+        "report the mean and the spread.\n"
+        "- **SGD's learning rate**: the course's notes do not give it; we use 0.1. Its 42% and Adam's 77% look "
+        "like much shorter training than 15 epochs: the single layer reaches about 92% here.\n"
+        "- **The 'NN' row**: PyTorch's default initialisation; the course's 'random init' may have been "
+        "N(0, 1), which trains worse (its 94%)."))
+st.markdown(_(
+    "**Measured on this server** (3 seeds, 60,000 images, 15 epochs, two runs at once: 19 minutes in all): "
+    "SGD 92.19% ± 0.20, Adam 92.50% ± 0.13, NN 97.94% ± 0.24 (course 94%), Xavier 97.78% ± 0.15 (course "
+    "97.91%), DNN 97.90% ± 0.08 (course 98.24%), Dropout 97.96% ± 0.24 (course 97.76%). NN beats the course "
+    "beyond the spread; Xavier and Dropout are within the spread of the course's number; DNN stays 0.34 "
+    "points short: the course's single run may have been a lucky seed, or its data pipeline (ToTensor, no "
+    "standardisation) suits the deeper network better, which we have not tested."))
+course_table_view.table_section()
