@@ -15,6 +15,7 @@ import pandas as pd
 import streamlit as st
 
 from app.i18n import N_, _
+from app.identity import shown_owner_name
 from app.run.texts import architecture, dataset_title
 from app.user_text import csv_bytes
 from mnist_core.config import PRESETS
@@ -31,15 +32,22 @@ COLUMNS = ("student", "dataset", "run", "network", "optimizer", "lr", "batch", "
            "finished")
 HEADERS = {"student": N_("Student"), "dataset": N_("Dataset"), "run": N_("Run"), "network": N_("Network"),
            "optimizer": N_("Optimizer"), "lr": N_("Learning rate"), "batch": N_("Batch size"), "epochs": N_("Epochs"),
-           "accuracy": N_("Test accuracy"), "seconds": N_("Training time (s)"), "finished": N_("Finished")}
+           "accuracy": N_("Test accuracy (%)"), "seconds": N_("Training time (s)"), "finished": N_("Finished")}
+
+
+def _percent(fraction: float | None) -> float | None:
+    """0.96543 -> 96.54: in percent with two decimals, as Compare's table and every other page show accuracy; a
+    number still, so the column sorts."""
+    return None if fraction is None else round(fraction * 100, 2)
 
 
 def _row(record: RunRecord) -> dict[str, object]:
     c = record.config
     finished = record.finished or record.created
-    return {"student": record.owner_name or _("(no owner)"), "dataset": dataset_title(c.dataset), "run": record.name,
+    return {"student": shown_owner_name(record.owner_id, record.owner_name) or _("(no owner)"),
+            "dataset": dataset_title(c.dataset), "run": record.name,
             "network": architecture(c), "optimizer": c.optimizer, "lr": c.lr, "batch": c.batch_size,
-            "epochs": c.epochs, "accuracy": record.test_accuracy,
+            "epochs": c.epochs, "accuracy": _percent(record.test_accuracy),
             "seconds": None if record.duration_s is None else round(record.duration_s, 1),
             "finished": time.strftime("%Y-%m-%d %H:%M", time.localtime(finished))}
 
@@ -51,7 +59,7 @@ def _course_rows() -> list[dict[str, object]]:
         rows.append({"student": _("Course notes (reference)"), "dataset": dataset_title("mnist"),
                      "run": _("Course: {experiment}", experiment=label), "network": architecture(c),
                      "optimizer": c.optimizer, "lr": c.lr, "batch": c.batch_size, "epochs": c.epochs,
-                     "accuracy": accuracy, "seconds": None, "finished": ""})
+                     "accuracy": _percent(accuracy), "seconds": None, "finished": ""})
     return rows
 
 
@@ -81,6 +89,6 @@ def show(best: list[RunRecord]) -> None:
                     format_func=lambda s: _(SORTS[s]))
     table = board_table(best, sort)
     st.dataframe(table, hide_index=True, placeholder="–", column_config={  # the course's rows have no times
-        _(HEADERS["accuracy"]): st.column_config.NumberColumn(format="%.4f")})
+        _(HEADERS["accuracy"]): st.column_config.NumberColumn(format="%.2f%%")})
     st.download_button(_("Download the board as CSV"), csv_bytes(table), file_name="mnist-class-board.csv",
                        mime="text/csv", icon=":material/download:", key="board_csv")

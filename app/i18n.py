@@ -28,6 +28,8 @@ from babel.messages.pofile import read_po
 from babel.numbers import format_decimal, format_percent
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
+from app import particles
+
 LOCALE_DIR = Path(__file__).resolve().parent / "locale"
 LANGUAGES = {"ko": "한국어", "en": "English"}
 SOURCE_LANGUAGE = "en"  # msgids are the English text
@@ -128,9 +130,10 @@ def language_switch() -> None:
 def _fill(text: str, fallback: str, values: dict[str, object]) -> str:
     # A translation whose placeholders do not match (tests/test_i18n.py forbids it) shows the English text
     # rather than a KeyError on the student's screen.
+    # Particle pairs after a placeholder ("{n}이(가)") are resolved for the value filled in (app.particles).
     try:
-        return text.format(**values)
-    except (KeyError, IndexError, ValueError):
+        return particles.fill(text, values)
+    except (KeyError, IndexError, ValueError, AttributeError):
         return fallback.format(**values)
 
 

@@ -27,7 +27,7 @@ from __future__ import annotations
 import streamlit as st
 
 from app import resources, teacher
-from app.i18n import _
+from app.i18n import LANGUAGES, _, use_language
 from mnist_core.runs.identities import Identities, legacy_owner_id, parse_code, well_formed
 from mnist_core.runs.permissions import Actor
 
@@ -96,6 +96,21 @@ def owner_id() -> str:
 def default_name(owner: str) -> str:
     """E.g. "Student 4821": the same number on every visit of the same browser."""
     return _("Student {number}", number=1000 + int(owner[2:10], 16) % 9000)
+
+
+def shown_owner_name(owner: str | None, stored: str | None) -> str | None:
+    """The name a run's owner is shown by: the one they typed, as stored; a default name ("Student 4821") in the
+    reader's language, whatever language the owner's page spoke when the run stored it ("학생 4821")."""
+    if not owner or not stored:
+        return stored
+    try:
+        defaults = set()
+        for code in LANGUAGES:
+            with use_language(code):
+                defaults.add(default_name(owner))
+    except ValueError:  # an owner id that is not hexadecimal (the command line's): it has no default name
+        return stored
+    return default_name(owner) if stored in defaults else stored
 
 
 def clean_name(text: str) -> str:

@@ -20,7 +20,8 @@ from app import i18n, identity
 from app.i18n import _
 from app.lessons.catalog import LESSONS
 
-MENU = ("home", "train", "draw", "compare", "learn")  # the sidebar's menu, in this order; lessons open from Learn
+# The sidebar's menu, in this order; lessons open from Learn.
+MENU = ("home", "train", "draw", "class_set", "compare", "learn")
 
 
 def pages() -> dict[str, StreamlitPage]:
@@ -29,6 +30,8 @@ def pages() -> dict[str, StreamlitPage]:
         "home": st.Page("app/pages/home.py", title=_("Home"), icon=":material/home:", default=True),
         "train": st.Page("app/pages/train.py", title=_("Train"), icon=":material/fitness_center:", url_path="train"),
         "draw": st.Page("app/pages/draw.py", title=_("Draw"), icon=":material/draw:", url_path="draw"),
+        "class_set": st.Page("app/pages/class_set.py", title=_("Class set"), icon=":material/groups:",
+                             url_path="class-set"),
         "compare": st.Page("app/pages/compare.py", title=_("Compare"), icon=":material/monitoring:",
                            url_path="compare"),
         "learn": st.Page("app/pages/learn/index.py", title=_("Learn"), icon=":material/school:", url_path="learn"),

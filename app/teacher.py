@@ -159,7 +159,9 @@ def sidebar_panel(actor: Actor) -> None:
         keep_in_cookie()
         _wait_for_try()
     message = st.session_state.pop("teacher_message", None)
-    with st.sidebar.expander(_("Teacher"), icon=":material/school:", expanded=actor.is_teacher or bool(message)):
+    # Open while a try is pending too: the box a teacher just pressed Enter in must not close under them.
+    expanded = actor.is_teacher or bool(message) or _PENDING_KEY in st.session_state
+    with st.sidebar.expander(_("Teacher"), icon=":material/school:", expanded=expanded):
         if message:
             st.info(message)
         if not actor.is_teacher:

@@ -12,6 +12,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from mnist_core import course_table_command
+from mnist_core.class_set import commands as class_set_commands
 from mnist_core.config import (
     ACTIVATIONS,
     DATASETS,
@@ -95,6 +97,8 @@ def build_parser() -> argparse.ArgumentParser:
     importer = data_cmd.add_parser("import", help="copy the four .gz files from a folder, md5-checked")
     importer.add_argument("dir", type=Path)
     importer.add_argument("--dataset", choices=DATASETS, help="default: whichever datasets the folder holds")
+    class_set_commands.add_commands(commands)
+    course_table_command.add_parser(commands)
     return parser
 
 
@@ -324,7 +328,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     from mnist_core.weights import WeightsError
 
     commands = {"train": cmd_train, "predict": cmd_predict, "calibrate": cmd_calibrate, "runs": cmd_runs,
-                "data": cmd_data}
+                "data": cmd_data, **dict.fromkeys(class_set_commands.COMMANDS, class_set_commands.run),
+                "course-table": course_table_command.cmd_course_table}
     try:
         return commands[args.command](args)
     except (UsageError, DatasetUnavailable, WeightsError, RunNotFound, ValueError) as exc:

@@ -82,8 +82,9 @@ def undo() -> None:
     _reload(strokes()[:-1])
 
 
-def canvas(stroke_width: int) -> np.ndarray | None:
-    """Draw the canvas and its buttons; the drawing's RGB pixels, or None while there is nothing (new) to read."""
+def canvas(stroke_width: int, answer_slot: list[Any] | None = None) -> np.ndarray | None:
+    """Draw the canvas and its buttons; the drawing's RGB pixels, or None while there is nothing (new) to read.
+    `answer_slot`, when given, gets an empty place beside the buttons for a compact answer (`compact_answer`)."""
     initial = st.session_state.setdefault(DRAWING_KEY, {"objects": [], "revision": 0})
     result = st_canvas(stroke_width=stroke_width, stroke_color="#FFFFFF", background_color="#000000",
                        width=CANVAS_SIZE, height=CANVAS_SIZE, drawing_mode="freedraw", initial_drawing=initial,
@@ -95,6 +96,8 @@ def canvas(stroke_width: int) -> np.ndarray | None:
                   help=_("Wipe the canvas and start again."))
         st.button(_("Undo"), key="draw_undo", on_click=undo, icon=":material/undo:", disabled=not drawn,
                   help=_("Take back the last stroke."))
+        if answer_slot is not None:
+            answer_slot.append(st.container(key="phone_draw_answer"))
     picture = _canvas_state().get("data")
     stale = st.session_state.get(STALE_KEY)
     if stale is not None and picture == stale:
@@ -146,3 +149,14 @@ def upload_problem(exc: ImageFileError) -> str:
         detail = byte_size(int(detail))
     return message.format(name=markdown_text(name) if name else _("The file"), detail=detail,
                           limit=byte_size(MAX_BYTES))
+
+
+def compact_answer(slot: Any, label: str | None, confidence: str | None) -> None:
+    """The answer in one line beside Clear and Undo, for a phone: there the full answer lies below the canvas, out of
+    view while the student draws (page_style shows a `phone_` element only on a narrow screen)."""
+    with slot:
+        if label is None:
+            st.markdown(_("**Prediction:** –"))
+        else:
+            st.markdown(_("**Prediction: {label}** · {confidence}", label=label, confidence=confidence))
+

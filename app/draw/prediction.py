@@ -55,6 +55,15 @@ def unreadable_message(drawing: Drawing) -> str | None:
     return None
 
 
+def compact_words(drawing: Drawing, prediction: Prediction) -> tuple[str | None, str | None]:
+    """The answer in two words for the compact line beside Clear and Undo: (digit or "?", "98%"); (None, None)
+    when the mark cannot be read."""
+    if unreadable_message(drawing):
+        return None, None
+    label = "?" if prediction.unlike_training else class_name(prediction.label)
+    return label, percent(prediction.confidence, 0)
+
+
 def show_answer(loaded: LoadedModel, drawing: Drawing, prediction: Prediction) -> None:
     """The prediction (or why there is none), the 28x28 image the model read, and the probabilities."""
     guess, seen = st.columns([2, 1])

@@ -132,7 +132,7 @@ def comparison(records: list[RunRecord], axis: str) -> None:
             points, epochs = live_charts.curves_so_far(store, r)  # a racer still training: only what is new
         except RunNotFound:
             continue  # deleted by another session a moment ago; the next rerun drops it from the choice
-        if points.iterations:
+        if len(points.iterations) >= 2:  # one point draws no line: an empty box until the next (issue #22)
             losses.append(charts.RunSeries(r.id, r.name, loss_x_values(axis, r, points, epochs), points.losses))
         validated = [m for m in epochs if m.val_accuracy is not None]
         if validated:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from app import charts, identity, resources, teacher, view_state
+from app import charts, identity, page_style, resources, teacher, view_state
+from app.draw import collect
 from app.draw import pad as draw_pad
 from app.draw import prediction as prediction_view
 from app.draw.prediction import model_details, short_model_label
@@ -27,6 +28,9 @@ FINISHED = ("completed", "stopped")  # runs with weights to draw with
 DEFAULT = "default"  # the built-in model's key in the pickers; runs are keyed by their id
 EMPTY_HINT = N_("Nothing drawn yet: draw a digit in the black box, big and centred, and lift the mouse "
                 "(or upload a photo below).")
+# The same hint for a finger; the browser shows one of the two (app/page_style.py: touch_ and mouse_ keys).
+EMPTY_HINT_TOUCH = N_("Nothing drawn yet: draw a digit in the black box with your finger, big and centred, and "
+                      "lift your finger (or upload a photo below).")
 
 
 def _finished_run(run_id: int | None) -> RunRecord | None:
@@ -108,7 +112,8 @@ with pad:
     choice = st.selectbox(_("Model"), list(options), key="draw_model", persist_state=KEEP, format_func=options.get)
     view_state.remember(DRAW_VIEW)
     details = st.empty()  # the chosen model's details, once it is loaded below
-    canvas_pixels = draw_pad.canvas(st.session_state["draw_stroke"])
+    answer_slot: list = []  # beside Clear and Undo: the answer stays in view on a phone while drawing
+    canvas_pixels = draw_pad.canvas(st.session_state["draw_stroke"], answer_slot)
 # Below both columns, so that on a phone (columns stacked) the prediction sits right under the canvas.
 controls = st.container()
 with controls:
@@ -117,6 +122,7 @@ with controls:
     # Any file is accepted and checked here: the uploader's own type filter explains a refusal only on hover.
     upload = st.file_uploader(_("…or upload a photo of a digit (PNG or JPEG)"), key="upload_draw",
                               max_upload_size=draw_pad.UPLOAD_LIMIT_MB)
+    page_style.translate_uploader("upload_draw", draw_pad.UPLOAD_LIMIT_MB)  # its own texts are English only
 
 pixels: np.ndarray | None = None
 with result:
@@ -140,9 +146,14 @@ with result:
     drawing = read(loaded, pixels) if pixels is not None else None
     if drawing is None or drawing.empty:
         if upload is None or pixels is not None:
-            st.info(_(EMPTY_HINT))
+            st.container(key="mouse_draw_hint").info(_(EMPTY_HINT))
+            st.container(key="touch_draw_hint").info(_(EMPTY_HINT_TOUCH))
+        draw_pad.compact_answer(answer_slot[0], None, None)
     else:
-        prediction_view.show_answer(loaded, drawing, predict(loaded, drawing))
+        answer = predict(loaded, drawing)
+        prediction_view.show_answer(loaded, drawing, answer)
+        draw_pad.compact_answer(answer_slot[0], *prediction_view.compact_words(drawing, answer))
+        collect.offer(loaded, drawing, pixels)  # add it to the class set (#20)
 
 st.subheader(_("Ask several models"))
 asked = st.multiselect(_("Models to ask"), list(options), key="draw_ask_models", persist_state=KEEP,

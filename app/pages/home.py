@@ -27,7 +27,11 @@ with links[0], st.container(border=True):
     st.markdown(_("**1. Train**: choose hyperparameters (or a course preset) and watch the loss live."))
     navigation.link("train", _("Train a network"))
 with links[1], st.container(border=True):
-    st.markdown(_("**2. Draw**: write a digit with the mouse; see the softmax probabilities."))
+    # The browser shows the wording for its pointer (app/page_style.py): a phone's student draws with a finger.
+    st.container(key="mouse_home_draw").markdown(_("**2. Draw**: write a digit with the mouse; see the softmax "
+                                                   "probabilities."))
+    st.container(key="touch_home_draw").markdown(_("**2. Draw**: write a digit with your finger; see the softmax "
+                                                   "probabilities."))
     navigation.link("draw", _("Draw a digit"))
 with links[2], st.container(border=True):
     st.markdown(_("**3. Compare**: overlay runs, or race SGD against Momentum, RMSprop and Adam."))

@@ -59,7 +59,7 @@ class LiveChart:
     def loss_figure(self) -> go.Figure | None:
         with self.lock:
             c = self.curves
-            if not c.iterations:
+            if len(c.iterations) < 2:  # one point draws no line: the page says what is coming instead
                 return None
             if self._loss is None or self._loss[0] != c.loss_version:
                 figure = charts.loss_figure(c.iterations, c.losses, self.run_id, window=c.window, smoothed=c.smoothed)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import streamlit as st
 
 from app.i18n import N_, _
+from app.identity import shown_owner_name
 from app.user_text import markdown_text
 from mnist_core.runs.class_rules import LimitReached
 from mnist_core.runs.permissions import Actor, NotPermitted
@@ -93,7 +94,8 @@ def owner_label(record: RunRecord, actor: Actor) -> str:
         return _("you")
     if record.owner_id == "command-line":
         return _("the command line")
-    return markdown_text(record.owner_name) if record.owner_name else _("someone before names existed")
+    name = shown_owner_name(record.owner_id, record.owner_name)
+    return markdown_text(name) if name else _("someone before names existed")
 
 
 def refusal(exc: NotPermitted | LimitReached) -> str:
@@ -123,7 +125,7 @@ def sidebar_sections(active: list[RunRecord], actor: Actor) -> list[tuple[str, l
 def group_title(records: list[RunRecord]) -> str:
     """E.g. "Optimizer race of Ann: 4 runs", as Markdown."""
     return _(":material/flag: Optimizer race of {owner}: {n} runs",
-             owner=markdown_text(records[0].owner_name or "?"), n=len(records))
+             owner=markdown_text(shown_owner_name(records[0].owner_id, records[0].owner_name) or "?"), n=len(records))
 
 
 def default_comparison(records: list[RunRecord], count: int) -> list[int]:

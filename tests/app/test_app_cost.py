@@ -53,7 +53,7 @@ def test_train_shows_what_the_run_costs_beside_the_layer_table(budget: Path) -> 
     (EN, "This run needs about {need} of memory, more than the {budget} one run may use on this server",
      "Could not start the run: ", "make **Batch size** smaller."),
     (KO, "이 실행에는 메모리가 약 {need} 필요한데, 이 서버에서 실행 하나가 쓸 수 있는 {budget}보다 많습니다",
-     "실행을 시작하지 못했습니다: ", "**배치 사이즈**을(를) 줄이세요."),
+     "실행을 시작하지 못했습니다: ", "**배치 사이즈**를 줄이세요."),
 ], ids=["en", "ko"])
 def test_a_run_too_big_for_the_server_is_refused_naming_the_field(budget: Path, query, refusal, start_refusal,
                                                                  label) -> None:

@@ -177,10 +177,10 @@ def test_bad_settings_are_explained_in_korean_with_the_form_labels(runs_root: Pa
         app.number_input(key="train_epochs").set_value(0)
         button(app, "학습 시작").click().run()
     (message,) = texts(app, "error")
-    assert "배치 사이즈: 100000은(는) 쓸 수 없습니다 — 허용 범위: 1부터 55000까지 (학습 데이터 크기;" in message
-    assert ("은닉층: “256, lots”은(는) 쓸 수 없습니다 — 허용 범위: 256, 256처럼 쉼표로 구분한 정수 "
-            "('lots'은(는)") in message
-    assert "에포크: 0은(는) 쓸 수 없습니다 — 허용 범위: 1부터 200까지." in message
+    assert "배치 사이즈: 100000은 쓸 수 없습니다 — 허용 범위: 1부터 55000까지 (학습 데이터 크기;" in message
+    assert ("은닉층: “256, lots”는 쓸 수 없습니다 — 허용 범위: 256, 256처럼 쉼표로 구분한 정수 "
+            "('lots'는") in message
+    assert "에포크: 0은 쓸 수 없습니다 — 허용 범위: 1부터 200까지." in message
     assert not english_on_page(app, {"lots"}), english_on_page(app, {"lots"})  # "lots": what the student typed
 
 
@@ -261,7 +261,7 @@ def failed_runs(store: RunStore, tmp_path: Path, data_root: Path, monkeypatch: p
 DATASET_FILES = ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz", "t10k-images-idx3-ubyte.gz",
                  "t10k-labels-idx1-ubyte.gz")
 EXPECTED_KOREAN = {
-    "missing": "MNIST을(를) 쓸 수 없습니다",
+    "missing": "MNIST를 쓸 수 없습니다",
     "damaged": "MNIST 데이터가 손상되었습니다",
     "orphan": "이 실행이 이어 가는 실행 #",
     "killed": "프로세스(번호 4321)가 강제로 끝났습니다 (시그널 9)",

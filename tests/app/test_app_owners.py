@@ -268,9 +268,12 @@ def test_the_class_board_lists_each_students_best_run_and_the_course(store: RunS
     board = next(d.value for d in app.dataframe if "Student" in d.value.columns)
     students = board[~board["Student"].str.startswith("Course")]
     assert list(students["Run"]) == ["ann better", "ben run"] or list(students["Run"]) == ["ben run", "ann better"]
-    assert list(students["Test accuracy"]) == sorted(students["Test accuracy"], reverse=True)
+    assert list(students["Test accuracy (%)"]) == sorted(students["Test accuracy (%)"], reverse=True)
     course = board[board["Student"] == "Course notes (reference)"]
-    assert list(course["Test accuracy"]) == [accuracy for _, accuracy in COURSE_RESULTS.values()]
+    # In percent with two decimals, as every other page shows accuracy (96.54%, not 0.9654).
+    assert list(course["Test accuracy (%)"]) == [round(accuracy * 100, 2) for _, accuracy in COURSE_RESULTS.values()]
+    board_proto = next(d for d in app.dataframe if "Student" in d.value.columns).proto
+    assert "%.2f%%" in board_proto.columns  # the column config (JSON) shows it as 96.54%
     # The course's rows have no training time: the cell shows a dash, not Streamlit's default "None".
     assert course["Training time (s)"].isna().all()
     assert next(d for d in app.dataframe if "Student" in d.value.columns).proto.placeholder == "–"

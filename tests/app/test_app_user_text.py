@@ -149,4 +149,4 @@ def test_the_csv_exports_run_no_name_as_a_formula(store: RunStore, data_root: Pa
     students = board[board["Student"] != "Course notes (reference)"]
     assert sorted(zip(students["Student"], students["Run"], strict=True)) == sorted(
         (f"'{owner}", f"'{run}") for run, owner in names.items())
-    assert board["Test accuracy"].dtype.kind == "f" and board["Learning rate"].dtype.kind == "f"
+    assert board["Test accuracy (%)"].dtype.kind == "f" and board["Learning rate"].dtype.kind == "f"

@@ -195,12 +195,12 @@ def test_core_errors_are_worded_by_the_app_in_english_as_the_core_says_them_and_
     from mnist_core.config import ConfigError
 
     with use_language("ko"):
-        assert error_text(RunNotFound(3)) == "실행 #3이(가) 없습니다 (지워졌을 수 있습니다)."
+        assert error_text(RunNotFound(3)) == "실행 #3이 없습니다 (지워졌을 수 있습니다)."
         assert error_text(RunNameError(90, 80)) == "실행 이름은 80자까지 쓸 수 있습니다 (지금 90자)."
-        assert error_text(unavailable).startswith("MNIST을(를) 쓸 수 없습니다: /school/data/MNIST/raw에")
+        assert error_text(unavailable).startswith("MNIST를 쓸 수 없습니다: /school/data/MNIST/raw에")
         worded = error_text(ConfigError(bad_config))
-        assert "에포크: 0은(는) 쓸 수 없습니다 — 허용 범위: 1부터 200까지." in worded
-        assert "배치 사이즈: 0은(는) 쓸 수 없습니다 — 허용 범위: 1부터 55000까지 (학습 데이터 크기;" in worded
+        assert "에포크: 0은 쓸 수 없습니다 — 허용 범위: 1부터 200까지." in worded
+        assert "배치 사이즈: 0은 쓸 수 없습니다 — 허용 범위: 1부터 55000까지 (학습 데이터 크기;" in worded
 
 
 def test_problems_without_data_keep_the_cores_english_words() -> None:

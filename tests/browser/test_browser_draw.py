@@ -77,12 +77,13 @@ def page_button(page, label: str):
 def clear_canvas(page) -> None:
     """The page's own Clear button below the canvas (the canvas's hover-only toolbar is hidden)."""
     page_button(page, "Clear").click()
-    expect(main(page).get_by_text(HINT)).to_be_visible()
+    expect(main(page).locator(".st-key-mouse_draw_hint").get_by_text(HINT)).to_be_visible()  # a mouse: its wording
     expect(prediction(page)).to_have_count(0)
 
 
 def expect_hint(page) -> None:
-    expect(main(page).get_by_text(HINT)).to_be_visible()
+    # Two wordings, for a mouse and for a finger: the browser shows the one for its pointer (app/page_style.py).
+    expect(main(page).get_by_text(HINT).locator("visible=true")).to_be_visible()
     expect(prediction(page)).to_have_count(0)
 
 

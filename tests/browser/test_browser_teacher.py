@@ -118,3 +118,29 @@ def test_a_students_wrong_keys_never_lock_out_the_teacher_and_a_left_session_unl
     open_teacher_box(teacher)
     expect(sidebar(teacher).get_by_text(UNLOCKED)).to_have_count(0)
     screenshot(thief, "teacher", "left-session-cookie-refused", show=sidebar(thief))
+
+
+def test_on_a_korean_phone_enter_unlocks_teacher_mode_and_the_box_stays_open(chromium, app_server: AppServer) -> None:
+    """Issue #22: the teacher types the key and presses Enter (the phone keyboard's Go), without touching the button:
+    teacher mode comes on and its box stays open, in Korean."""
+    context = chromium.new_context(base_url=app_server.url, viewport={"width": 390, "height": 844}, locale="ko-KR",
+                                   has_touch=True, is_mobile=True)
+    try:
+        page = context.new_page()
+        open_page(page, "/compare", "실행 비교")
+        page.locator('[data-testid="stExpandSidebarButton"]').click()  # the phone's sidebar starts closed
+        sidebar(page).get_by_text("선생님", exact=True).click()
+        box = sidebar(page).get_by_label("선생님 키", exact=True)
+        box.click()
+        page.keyboard.type(TEACHER_KEY)
+        expect(sidebar(page).get_by_text("Press Enter", exact=False)).to_be_hidden()  # Streamlit's English hint
+        page.keyboard.press("Enter")
+        expect(sidebar(page).get_by_text("선생님 모드", exact=False).first).to_be_visible()
+        unlocked = sidebar(page).locator('[data-testid="stAlertContentSuccess"]')
+        expect(unlocked).to_be_visible()
+        expect(sidebar(page).get_by_role("button", name="선생님 모드 끄기")).to_be_visible()
+        wait_for_idle(page)
+        expect(unlocked).to_be_visible()  # still open once the page has settled
+        screenshot(page, "phone", "teacher-enter-unlocked", show=sidebar(page))
+    finally:
+        context.close()
