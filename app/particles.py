@@ -105,6 +105,8 @@ def particle(value: str, pair: str) -> str:
 def fill(template: str, values: Mapping[str, object]) -> str:
     """`template.format(**values)`, with each particle pair right after a placeholder resolved for its value.
     Raises what str.format raises (KeyError, IndexError, ValueError) on a placeholder that does not fit."""
+    if "(" not in template:  # every pair has one: most messages (and all English ones) take C's str.format
+        return template.format(**values)
     formatter = string.Formatter()
     parts: list[str] = []
     previous: str | None = None

@@ -98,7 +98,7 @@ st.button(_("Train the three runs"), type="primary", icon=":material/play_arrow:
 
 
 def learning_rate_results(records: dict[str, RunRecord]) -> None:
-    store, series, outcomes = resources.store(), {}, []
+    store, series, outcomes, why = resources.store(), {}, [], []
     for label, record in records.items():
         points = store.losses(record.id)
         series[label] = (points.iterations, points.losses)
@@ -107,15 +107,14 @@ def learning_rate_results(records: dict[str, RunRecord]) -> None:
             outcomes.append(_("test accuracy {accuracy}", accuracy=percent(record.test_accuracy or 0.0, 2)))
         elif failure is not None and failure.kind == "diverged":
             outcomes.append(_("diverged: stopped at iteration {iteration}", iteration=failure.facts.get("iteration")))
+            why.append(_("{run}: {why}", run=label, why=failure_text(failure)))
         else:
             outcomes.append(status_word(record.status))
     st.plotly_chart(lessons_charts.lines(_("Training loss per iteration"), _("iteration"), _("loss (log scale)"),
                                          series, log_y=True), key="learn_optimizers_mnist_loss")
     st.dataframe({_("run"): list(records), _("outcome"): outcomes}, hide_index=True)
-    for label, record in records.items():
-        failure = record.failure
-        if failure is not None and failure.kind == "diverged":
-            st.warning(_("{run}: {why}", run=label, why=failure_text(failure)), icon=":material/trending_up:")
+    for text in why:
+        st.warning(text, icon=":material/trending_up:")
 
 
 lessons_runs.runs_panel(LESSON, run_names, learning_rate_results)
