@@ -1,33 +1,26 @@
-"""The Class set page's "meet it" and "fine-tune" parts: a finished network measured on the class's handwriting
-next to its MNIST test accuracy (the dataset-shift gap), its confusion matrix and the drawings it read worst; then
-"Continue training with the class set", with the asking student's drawings held out, before and after."""
+"""The Class set page's "meet it" part: a finished network measured on the class's handwriting next to its MNIST
+test accuracy (the dataset-shift gap), its confusion matrix and the drawings it read worst. Fine-tuning the chosen
+network on the class set is app/class_set_fine_tune.py."""
 
 from __future__ import annotations
 
 import streamlit as st
 
-from app import charts, identity, resources, teacher
-from app.class_set_texts import gap_sentence, refusal_text, too_few_text
+from app import charts, resources, teacher
+from app.class_set_texts import gap_sentence, too_few_text
 from app.draw.prediction import short_model_label
 from app.errors import error_text
 from app.i18n import _, percent
-from app.run import scope as run_scope
 from app.run.texts import upscale
-from mnist_core.class_set.fine_tune import fine_tune
 from mnist_core.class_set.meeting import MIN_PER_DIGIT, Meeting, NotDigits, TooFewSamples, meet, unseen_samples
-from mnist_core.class_set.samples import ClassSet, ClassSetRefused
-from mnist_core.config import ConfigError
+from mnist_core.class_set.samples import ClassSet
 from mnist_core.cost import RunTooLarge
-from mnist_core.runs.class_rules import LimitReached
-from mnist_core.runs.continuation import CannotContinue
 from mnist_core.runs.store import RunNotFound
 from mnist_core.weights import WeightsError
 
 FINISHED = ("completed", "stopped")
 BUILT_IN = "default"
 RUNS_LISTED = 50
-_RESULT_KEY = "class_set_fine_tuned"  # the last fine-tune of this session: (run id, before, after, trained on)
-_ERROR_KEY = "class_set_fine_tune_error"
 
 
 def model_options() -> dict[object, str]:
@@ -95,54 +88,3 @@ def worst_samples(samples: ClassSet, meeting: Meeting) -> None:
             column.image(upscale(sample.image, 3), width="stretch",
                          caption=_("{true} read as {answer} ({probability})", true=sample.label, answer=answer,
                                    probability=percent(confidence, 0)))
-
-
-def _start_fine_tune(choice: object) -> None:
-    st.session_state[_ERROR_KEY] = None
-    actor = identity.current_actor()
-    store = resources.store()
-    try:
-        parent = store.get(int(choice))
-        name = _("{name} + class set", name=parent.name)
-        with st.spinner(_("Training on MNIST and the others' handwriting…")):
-            done = fine_tune(store, parent.id, actor, 1, name=name)
-    except ClassSetRefused as exc:
-        st.session_state[_ERROR_KEY] = refusal_text(exc)
-        return
-    except LimitReached as exc:
-        st.session_state[_ERROR_KEY] = run_scope.refusal(exc)
-        return
-    except (CannotContinue, ConfigError, NotDigits, RunNotFound, RunTooLarge, WeightsError, ValueError) as exc:
-        st.session_state[_ERROR_KEY] = _("Could not continue this run: {reason}", reason=error_text(exc))
-        return
-    after = None if done.after is None else done.after.accuracy
-    st.session_state[_RESULT_KEY] = (done.run_id, done.before.accuracy, after, done.train_samples,
-                                     done.before.count)
-
-
-def fine_tune_section(choice: object) -> None:
-    """The button and, after it, the held-out student's accuracy before and after."""
-    st.caption(_("Trains the chosen network one more epoch on MNIST plus the class's drawings, except yours: it "
-                 "learns from the others' handwriting and is tested on yours, so the score is honest (it has "
-                 "never seen your drawings). The new run is yours and appears on Train."))
-    if choice == BUILT_IN:
-        st.caption(_("Choose one of the class's runs: the built-in model cannot be trained further here."))
-        return
-    if st.button(_("Continue training with the class set"), key="class_set_fine_tune", type="primary",
-                 icon=":material/model_training:"):
-        _start_fine_tune(choice)  # in the page, not a callback: its spinner shows where the button is
-    if st.session_state.get(_ERROR_KEY):
-        st.error(st.session_state[_ERROR_KEY])
-    result = st.session_state.get(_RESULT_KEY)
-    if result is None:
-        return
-    run_id, before, after, trained_on, tested_on = result
-    left, right = st.columns(2)
-    left.metric(_("Your handwriting, before"), percent(before), _("{count} drawings", count=tested_on),
-                delta_color="off", delta_arrow="off")
-    if after is None:
-        right.error(_("Run {run_id} failed: see it on Train.", run_id=run_id))
-        return
-    right.metric(_("Your handwriting, after"), percent(after), percent(after - before), delta_arrow="auto")
-    st.caption(_("Run {run_id} trained on {count} drawings of the others' and was tested on your {tested}.",
-                 run_id=run_id, count=trained_on, tested=tested_on))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from app import class_set_meet, class_set_view, identity, navigation
+from app import class_set_fine_tune, class_set_meet, class_set_view, identity, navigation
 from app.i18n import _
 
 st.title(_("The class's handwriting"))
@@ -38,4 +38,4 @@ st.header(_("Meet it"))
 choice = class_set_meet.meet_section(samples)
 
 st.header(_("Continue training with the class set"))
-class_set_meet.fine_tune_section(choice)
+class_set_fine_tune.fine_tune_section(choice)

@@ -16,6 +16,7 @@ from typing import Protocol
 
 from mnist_core import settings
 from mnist_core.backends.execution import fail_if_active, fail_run
+from mnist_core.backends.tasks import checked_task
 from mnist_core.backends.worker_pool import LocalPool, WorkerLost
 from mnist_core.config import TrainConfig
 from mnist_core.cost import check_fits
@@ -37,13 +38,16 @@ class _Queued:
     config: TrainConfig
     owner: str  # "" for runs that take no turns (the teacher's, the command line's)
     team: str  # the race it belongs to, else the run itself
+    task: dict | None = None  # a job kind's plain JSON (backends.tasks), e.g. a class-set fine-tune's
 
 
 class Backend(Protocol):
     """Where runs train: `run` blocks until the run is done (its events and result are in the store) and raises
-    WorkerLost when the process or machine training it is lost; `slot` is the JobManager thread asking."""
+    WorkerLost when the process or machine training it is lost; `slot` is the JobManager thread asking; `task`: the
+    run's job kind, plain JSON (backends.tasks), or None for a plain run."""
 
-    def run(self, slot: int, run_id: int, config: TrainConfig, stop: threading.Event) -> None: ...
+    def run(self, slot: int, run_id: int, config: TrainConfig, stop: threading.Event,
+            task: dict | None = None) -> None: ...
 
     def close(self, timeout: float) -> None: ...
 
@@ -97,14 +101,15 @@ class JobManager:
     # -- submitting -------------------------------------------------------------------------------
     def submit(
         self, config: TrainConfig, name: str | None = None, group_id: str | None = None, actor: Actor = COMMAND_LINE,
-        parent_id: int | None = None,
+        parent_id: int | None = None, task: Mapping[str, object] | None = None,
     ) -> int:
         """Store the run as queued, owned by `actor`, and queue it; ConfigError or LimitReached (a teacher's cap):
-        nothing stored."""
-        return self._enqueue([config.validated()], [name], group_id, actor, parent_id)[0]
+        nothing stored. `task`: what it trains on besides its dataset, as plain JSON of a known kind
+        (backends.tasks; a ValueError otherwise), e.g. a class-set fine-tune's."""
+        return self._enqueue([config.validated()], [name], group_id, actor, parent_id, checked_task(task))[0]
 
     def _enqueue(self, configs: list[TrainConfig], names: list[str | None], group_id: str | None, actor: Actor,
-                 parent_id: int | None = None) -> list[int]:
+                 parent_id: int | None = None, task: dict | None = None) -> list[int]:
         """Store validated runs and queue them back to back. The class rules' caps are checked inside the store's
         write transaction that inserts them, so simultaneous submits cannot all pass one check."""
         for config in configs:
@@ -121,7 +126,7 @@ class JobManager:
                                              admit=admit)
             owner = "" if actor.may_change_any else actor.owner_id  # the teacher's and the CLI's runs: no turns
             for run_id, config in zip(run_ids, configs, strict=True):
-                self._queue.append(_Queued(run_id, config, owner, group_id or f"run-{run_id}"))
+                self._queue.append(_Queued(run_id, config, owner, group_id or f"run-{run_id}", task))
                 self._done[run_id] = threading.Event()
             self._cond.notify_all()
         return run_ids
@@ -254,11 +259,11 @@ class JobManager:
                 if self._closed:
                     return
                 self._queue.remove(entry)
-                run_id, config = entry.run_id, entry.config
+                run_id, config, task = entry.run_id, entry.config, entry.task
                 self._teams[run_id] = (entry.owner, entry.team)
                 stop = self._running[run_id] = threading.Event()
             try:
-                self.backend.run(slot, run_id, config, stop)
+                self.backend.run(slot, run_id, config, stop, task)
             except WorkerLost as exc:
                 log.error("run %s: %s", run_id, exc)
                 fail_if_active(self.store, run_id, failure_of(exc))

@@ -26,6 +26,7 @@ import ray
 import ray.exceptions
 
 from mnist_core.backends.execution import execute_run
+from mnist_core.backends.tasks import trainer_for
 from mnist_core.config import TrainConfig
 from mnist_core.events import EpochMetrics, TrainEvent
 from mnist_core.runs.store import RunStore
@@ -79,8 +80,10 @@ class RunHub:
 
 
 def _train_on_node(run_id: int, config: TrainConfig, hub, data_root: str | None, device: str | None,
-                   options: dict) -> tuple[dict, TrainResult]:
-    """The Ray task: train on this node, pushing events to the hub; returns (weights, result without its model)."""
+                   options: dict, prepare: Callable | None = None) -> tuple[dict, TrainResult]:
+    """The Ray task: train on this node, pushing events to the hub; returns (weights, result without its model).
+    `prepare(data, config)`: what a job kind changes in the dataset (a class-set fine-tune adds the class's drawings,
+    read on the head, which holds the run store)."""
     import torch
 
     from mnist_core.data import load_dataset
@@ -108,6 +111,8 @@ def _train_on_node(run_id: int, config: TrainConfig, hub, data_root: str | None,
     push()  # the head learns where the run trains before the dataset loads
     root = Path(data_root) if data_root and Path(data_root).is_dir() else None  # else the node's own data dir
     data = load_dataset(config.dataset, root)
+    if prepare is not None:
+        data = prepare(data, config)
     result = train(config, data=data, device=device, on_event=on_event, stop=stop, **options)
     push()
     weights = {name: tensor.detach().cpu() for name, tensor in result.model.state_dict().items()}
@@ -128,9 +133,10 @@ class RemoteTrainer:
         self.task = ray.remote(_train_on_node).options(num_cpus=1, num_gpus=gpus_per_run, max_retries=0)
 
     def __call__(self, config: TrainConfig, *, data=None, device=None, on_event: Callable | None = None,
-                 stop: threading.Event | None = None, run_id: int = 0, **options) -> TrainResult:
+                 stop: threading.Event | None = None, run_id: int = 0, prepare: Callable | None = None,
+                 **options) -> TrainResult:
         ref = self.task.remote(run_id, config, self.hub, str(self.data_root) if self.data_root else None,
-                          self.remote_device, {k: v for k, v in options.items() if v is not None})
+                          self.remote_device, {k: v for k, v in options.items() if v is not None}, prepare)
         stop_sent = False
         try:
             while True:
@@ -193,11 +199,14 @@ class RayBackend:
         self.hub = ray.remote(RunHub).options(num_cpus=0).remote()
         self.trainer = RemoteTrainer(self.hub, data_root, device, gpus_per_run)
 
-    def run(self, slot: int, run_id: int, config: TrainConfig, stop: threading.Event) -> None:
-        def trainer(*args, **kwargs) -> TrainResult:
+    def run(self, slot: int, run_id: int, config: TrainConfig, stop: threading.Event,
+            task: dict | None = None) -> None:
+        def remote(*args, **kwargs) -> TrainResult:
             return self.trainer(*args, run_id=run_id, **kwargs)
 
-        execute_run(self.store, run_id, config, stop=stop, device="cpu", data_root=self.data_root, trainer=trainer)
+        # A job kind's trainer (a fine-tune's) runs here on the head, which holds the run store, around the remote one.
+        execute_run(self.store, run_id, config, stop=stop, device="cpu", data_root=self.data_root,
+                    trainer=trainer_for(self.store, run_id, task, base=remote))
 
     def worker(self, run_id: int) -> tuple[int, str] | None:
         """(pid, Ray node id) of the Ray worker training a run, once it has started there."""

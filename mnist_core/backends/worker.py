@@ -5,7 +5,8 @@ Started by `worker_pool.WorkerProcess`, never by hand. It trains one run at a ti
 across processes). Keeping trainings out of the web server's process means a student watching a chart never
 takes the GIL from a training, and a crashing training cannot take the server down.
 
-Protocol, one JSON object per line. In on stdin: {"run": id, "config": json} trains a run; {"stop": id} asks it
+Protocol, one JSON object per line. In on stdin: {"run": id, "config": json} trains a run (with "task": json, a job
+kind's, e.g. a class-set fine-tune: `mnist_core.backends.tasks`); {"stop": id} asks it
 to stop after its current iteration; {"threads": n} sets torch's thread count (applied between iterations).
 Out on stdout: {"ready": pid} once, then after each run {"done": id, "threads": torch threads it ended with,
 "dataset_loads": datasets this process has loaded so far} (the pool's tests and benchmark read them). Anything
@@ -35,6 +36,7 @@ from typing import IO
 import torch
 
 from mnist_core.backends.execution import execute_run
+from mnist_core.backends.tasks import trainer_for
 from mnist_core.config import TrainConfig
 from mnist_core.data import dataset_loads
 from mnist_core.events import TrainEvent
@@ -155,7 +157,8 @@ def serve(store: RunStore, data_root: Path | None, device: str | None, out: IO[s
         control.apply_threads()
         try:
             execute_run(store, run_id, TrainConfig.from_json(job["config"]), stop=stop, device=device,
-                        data_root=data_root, on_event=control.apply_threads)
+                        data_root=data_root, on_event=control.apply_threads,
+                        trainer=trainer_for(store, run_id, job.get("task")))
         finally:
             control.end()
         report = {"done": run_id, "threads": torch.get_num_threads(), "dataset_loads": dataset_loads()}

@@ -148,10 +148,10 @@ class WorkerProcess:
             except (BrokenPipeError, OSError, ValueError):
                 return False
 
-    def run(self, run_id: int, config: TrainConfig, stop: threading.Event) -> dict:
+    def run(self, run_id: int, config: TrainConfig, stop: threading.Event, task: dict | None = None) -> dict:
         """Train one run there and return the worker's report when it is done; the worker stops it when `stop`
-        is set. WorkerLost when the process ends first."""
-        self.send({"run": run_id, "config": config.to_json()})
+        is set. `task`: the run's job kind (plain JSON, backends.tasks). WorkerLost when the process ends first."""
+        self.send({"run": run_id, "config": config.to_json(), **({"task": task} if task is not None else {})})
         stop_sent = False
         while True:
             if stop.is_set() and not stop_sent:
@@ -214,7 +214,8 @@ class LocalPool:
         with self._lock:
             return self._live_worker(slot)
 
-    def run(self, slot: int, run_id: int, config: TrainConfig, stop: threading.Event) -> dict:
+    def run(self, slot: int, run_id: int, config: TrainConfig, stop: threading.Event,
+            task: dict | None = None) -> dict:
         """Train a run on the slot's worker (blocking) and return the worker's report (threads, dataset loads);
         WorkerLost when the worker died meanwhile."""
         with self._lock:  # one step: a worker the retiring thread sees busy is never retired under its run
@@ -223,7 +224,7 @@ class LocalPool:
             self._keep_a_spare()
         self._rebalance()
         try:
-            return worker.run(run_id, config, stop)
+            return worker.run(run_id, config, stop, task)
         finally:
             with self._lock:
                 self._busy.discard(slot)

@@ -9,6 +9,7 @@ or removed is shown as anonymous: the sample keeps only the hash.
 from __future__ import annotations
 
 import time
+import weakref
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -35,6 +36,11 @@ CREATE TABLE IF NOT EXISTS class_finetunes (
     run_id INTEGER PRIMARY KEY, parent_id INTEGER NOT NULL, held_out_owner TEXT NOT NULL, train_samples INTEGER
     NOT NULL, created REAL NOT NULL);
 """
+# Columns a fine-tune's row gained when fine-tuning moved into the worker processes (added in place to a database
+# from before): the newest sample id when it was asked for, the held-out student's score before (written by the
+# page that asked) and after (written by the worker that trained it), each with how many drawings it was measured on.
+_FINETUNE_COLUMNS = {"upto_sample": "INTEGER", "before_accuracy": "REAL", "before_count": "INTEGER",
+                     "after_accuracy": "REAL", "after_count": "INTEGER"}
 
 
 class ClassSetRefused(ValueError):
@@ -64,14 +70,43 @@ class OwnerCount:
     count: int
 
 
+@dataclass(frozen=True)
+class FineTuneRow:
+    """A run fine-tuned on the class set with one student's drawings held out (mnist_core.class_set.fine_tune)."""
+
+    run_id: int
+    parent_id: int
+    held_out_owner: str
+    train_samples: int  # the others' drawings it trains on
+    upto: int | None = None  # the newest sample id when it was asked for: it trains and is tested on the set then
+    before_accuracy: float | None = None  # the parent on the held-out drawings, when it was asked for
+    before_count: int | None = None
+    after_accuracy: float | None = None  # the new run on them, once it has trained (None: not yet, or it failed)
+    after_count: int | None = None
+
+
+_FINETUNE_FIELDS = ("run_id, parent_id, held_out_owner, train_samples, upto_sample, before_accuracy, before_count, "
+                    "after_accuracy, after_count")
+
+
+_READY: weakref.WeakSet[RunStore] = weakref.WeakSet()  # stores whose database has the class set's tables
+
+
 class ClassSet:
     """The class set of one RunStore's database (its tables are created on first use)."""
 
     def __init__(self, store: RunStore) -> None:
         self.store = store
+        if store in _READY:  # a page builds one per rerun: no write transaction each time
+            return
         with store._write() as conn:
             for statement in filter(str.strip, _TABLES.split(";")):
                 conn.execute(statement)
+            have = {row[1] for row in conn.execute("PRAGMA table_info(class_finetunes)")}
+            for column, kind in _FINETUNE_COLUMNS.items():
+                if column not in have:
+                    conn.execute(f"ALTER TABLE class_finetunes ADD COLUMN {column} {kind}")
+        _READY.add(store)
 
     # -- collecting --------------------------------------------------------------------------------
     def add(self, actor: Actor, label: object, image: np.ndarray | None, raw_png: bytes | None = None,
@@ -148,10 +183,12 @@ class ClassSet:
         return row is not None and row[0] is None
 
     def samples(self, owner_id: str | None = None, label: int | None = None, limit: int | None = None,
-                exclude_owner: str | None = None) -> list[Sample]:
-        """Samples oldest first, optionally one student's, one digit's, or all but one student's."""
+                exclude_owner: str | None = None, upto: int | None = None) -> list[Sample]:
+        """Samples oldest first, optionally one student's, one digit's, or all but one student's; with `upto`, only
+        those with ids up to it (the set as it was when `newest_id()` gave it, less what was deleted since)."""
         clauses, params = [], []
-        for clause, value in (("owner_id = ?", owner_id), ("label = ?", label), ("owner_id != ?", exclude_owner)):
+        for clause, value in (("owner_id = ?", owner_id), ("label = ?", label), ("owner_id != ?", exclude_owner),
+                              ("id <= ?", upto)):
             if value is not None:
                 clauses.append(clause)
                 params.append(value)
@@ -161,6 +198,11 @@ class ClassSet:
             f"SELECT id, owner_id, label, image, created FROM class_samples{where} ORDER BY id{tail}", params)
         return [Sample(i, o, lab, np.frombuffer(img, np.uint8).reshape(SIZE, SIZE).copy(), c)
                 for i, o, lab, img, c in rows]
+
+    def newest_id(self) -> int:
+        """The id of the newest sample (0 for an empty set): ids only grow, so it marks the set as it is now."""
+        row = self.store._connection().execute("SELECT MAX(id) FROM class_samples").fetchone()
+        return int(row[0] or 0)
 
     def raw_png(self, sample_id: int) -> bytes | None:
         row = self.store._connection().execute("SELECT raw_png FROM class_samples WHERE id = ?",
@@ -189,17 +231,46 @@ class ClassSet:
         return len(images)
 
     # -- fine-tuned runs ---------------------------------------------------------------------------
-    def record_fine_tune(self, run_id: int, parent_id: int, held_out_owner: str, train_samples: int) -> None:
+    def record_fine_tune(self, row: FineTuneRow) -> None:
+        """What the page that asked for a fine-tune knows (the set it asked on, the score before). The worker may
+        have written its part first (a tiny run trains in a moment), so this fills in the row and keeps its part."""
         with self.store._write() as conn:
-            conn.execute("INSERT OR REPLACE INTO class_finetunes VALUES (?, ?, ?, ?, ?)",
-                         (run_id, parent_id, held_out_owner, train_samples, time.time()))
+            conn.execute(
+                "INSERT INTO class_finetunes (run_id, parent_id, held_out_owner, train_samples, created, upto_sample, "
+                "before_accuracy, before_count) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(run_id) DO UPDATE SET "
+                "upto_sample = excluded.upto_sample, before_accuracy = excluded.before_accuracy, "
+                "before_count = excluded.before_count",
+                (row.run_id, row.parent_id, row.held_out_owner, row.train_samples, time.time(), row.upto,
+                 row.before_accuracy, row.before_count))
+
+    def record_fine_tuned(self, row: FineTuneRow) -> None:
+        """What the worker that trained a fine-tune knows: the drawings it really trained on (some may have been
+        deleted since it was asked for) and the held-out student's score after."""
+        with self.store._write() as conn:
+            conn.execute(
+                "INSERT INTO class_finetunes (run_id, parent_id, held_out_owner, train_samples, created, upto_sample, "
+                "after_accuracy, after_count) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(run_id) DO UPDATE SET "
+                "train_samples = excluded.train_samples, after_accuracy = excluded.after_accuracy, "
+                "after_count = excluded.after_count",
+                (row.run_id, row.parent_id, row.held_out_owner, row.train_samples, time.time(), row.upto,
+                 row.after_accuracy, row.after_count))
 
     def fine_tune_of(self, run_id: int) -> tuple[int, str, int] | None:
         """(parent run, held-out owner, class samples trained on) of a run fine-tuned on the class set."""
+        row = self.fine_tune_row(run_id)
+        return None if row is None else (row.parent_id, row.held_out_owner, row.train_samples)
+
+    def fine_tune_row(self, run_id: int) -> FineTuneRow | None:
         row = self.store._connection().execute(
-            "SELECT parent_id, held_out_owner, train_samples FROM class_finetunes WHERE run_id = ?",
-            (run_id,)).fetchone()
-        return None if row is None else (row[0], row[1], row[2])
+            f"SELECT {_FINETUNE_FIELDS} FROM class_finetunes WHERE run_id = ?", (run_id,)).fetchone()
+        return None if row is None else FineTuneRow(*row)
+
+    def latest_fine_tune(self, parent_id: int, owner_id: str) -> FineTuneRow | None:
+        """`owner_id`'s newest fine-tune of run `parent_id` (what the Class set page shows again after a reload)."""
+        row = self.store._connection().execute(
+            f"SELECT {_FINETUNE_FIELDS} FROM class_finetunes WHERE parent_id = ? AND held_out_owner = ? "
+            "ORDER BY run_id DESC LIMIT 1", (parent_id, owner_id)).fetchone()
+        return None if row is None else FineTuneRow(*row)
 
 
 def _frozen(conn) -> bool:

@@ -1,7 +1,8 @@
 """The class set (#20) in a real Chromium, on a server in teacher mode: two students collect digits on Draw (genuine
 MNIST test digits traced with the mouse), see the set, measure a run on it against the same computation done here,
-fine-tune with their own drawings held out, delete their own; the teacher deletes anyone's, closes collection and
-downloads the set as MNIST's own IDX files."""
+fine-tune with their own drawings held out (a run trained by the server's worker processes, its score after shown
+when it ends), delete their own; a Korean student's page and refusal; the teacher deletes anyone's, closes collection
+and downloads the set as MNIST's own IDX files."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from playwright.sync_api import expect
 from mnist_core.class_set.idx_files import IMAGES_FILE, LABELS_FILE, read_idx
 from mnist_core.class_set.meeting import meet_run
 from mnist_core.class_set.samples import ClassSet
+from mnist_core.config import PRESETS
 from mnist_core.data import load_dataset
 from mnist_core.runs.permissions import Actor
 from mnist_core.runs.store import RunStore
@@ -36,10 +38,12 @@ from browser_support import (
     wait_for_idle,
     wait_until,
 )
-from conftest import TINY, raw_test_set
+from conftest import raw_test_set
 
 pytestmark = pytest.mark.browser
 TEACHER_KEY = "class-set teacher key 5521"
+# A small CNN: its one more epoch in a worker takes seconds, so the page shows it training before it shows the result.
+PARENT = PRESETS["lenet"].replace(epochs=1, train_limit=3000, val_size=500)
 LAST_YEAR = Actor("s-lastyear0000000000000000", "gone")  # an identity this server never knew: anonymous
 
 
@@ -74,8 +78,8 @@ def owner_of_newest(store: RunStore) -> str:
 
 def test_two_students_and_the_teacher_collect_see_measure_fine_tune_and_export(new_page, app_server) -> None:
     store = RunStore(app_server.runs_dir)
-    parent = store.create_run(TINY, name="tiny", status="running")
-    store.finish(parent, train(TINY, data=load_dataset("mnist", app_server.data_dir), device="cpu"))
+    parent = store.create_run(PARENT, name="small lenet", status="running")
+    store.finish(parent, train(PARENT, data=load_dataset("mnist", app_server.data_dir), device="cpu"))
     class_set = ClassSet(store)
     images, labels = raw_test_set()
     for digit in range(10):  # last year's class: three of each digit
@@ -111,16 +115,37 @@ def test_two_students_and_the_teacher_collect_see_measure_fine_tune_and_export(n
     screenshot(ann, "class-set", "see", show=main(ann).get_by_role("heading", name="See it"))
     screenshot(ann, "class-set", "meet", show=main(ann).get_by_role("heading", name="Meet it"))
 
+    # The button only asks: the run trains in a worker process (shown live here), and the score after comes when it
+    # ends, measured by that worker; "before" is shown at once.
     main(ann).get_by_role("button", name="Continue training with the class set").click()
-    after = main(ann).locator('[data-testid="stMetric"]').filter(has_text="Your handwriting, after")
-    expect(after).to_be_visible()
+    before = main(ann).locator('[data-testid="stMetric"]').filter(has_text="Your handwriting, before")
+    expect(before).to_be_visible()
     child = store.list_runs(limit=1)[0]
-    assert child.parent_id == parent and child.owner_id == ann_id and child.status == "completed"
+    assert child.parent_id == parent and child.owner_id == ann_id
+    expect(before).to_contain_text(f"{meet_run(store, parent, owner_id=ann_id, per_digit=0).accuracy:.1%}")
+    expect(main(ann).locator(f".st-key-stop_{child.id}").get_by_role("button", name="Stop")).to_be_visible()
+    screenshot(ann, "class-set", "fine-tuning", show=main(ann).get_by_role("heading", name="Continue training with "
+                                                                                         "the class set"))
+    after = main(ann).locator('[data-testid="stMetric"]').filter(has_text="Your handwriting, after")
+    expect(after).to_be_visible(timeout=180_000)
+    assert store.get(child.id).status == "completed"
     assert class_set.fine_tune_of(child.id) == (parent, ann_id, 30)  # last year's 30; none of Ann's own
     tested = meet_run(store, child.id, owner_id=ann_id, per_digit=0)
     expect(after).to_contain_text(f"{tested.accuracy:.1%}")
+    expect(main(ann).get_by_text(f"Run {child.id} trained on 30 drawings of the others' and was tested on your "
+                                 f"{tested.count}.")).to_be_visible()
     screenshot(ann, "class-set", "fine-tuned", show=main(ann).get_by_role("heading", name="Continue training with "
                                                                                         "the class set"))
+
+    # A Korean browser (a new student, with no drawings yet): the page in Korean, and the refusal in Korean too.
+    korean = new_page(locale="ko-KR")
+    open_page(korean, "/class-set", "우리 반 손글씨")
+    main(korean).get_by_role("button", name="우리 반 데이터로 이어서 학습하기").click()
+    expect(main(korean).get_by_text("먼저 내 그림을 적어도 5개 더 넣으세요")).to_be_visible()
+    wait_for_idle(korean)
+    screenshot(korean, "class-set", "ko", show=main(korean).get_by_role("heading", name="우리 반 손글씨"))
+    screenshot(korean, "class-set", "ko-refused", show=main(korean).get_by_role("heading", name="우리 반 데이터로 "
+                                                                                                 "이어서 학습하기"))
 
     # The teacher unlocks teacher mode, deletes an anonymous drawing, closes collection and downloads the set.
     teacher = new_page()

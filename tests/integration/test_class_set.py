@@ -1,13 +1,16 @@
 """The class set (#20) on a real run store and real MNIST digits: collecting with its refusals, IDX export and
 import (bit-exact, read by torchvision), a run measured on it against an independent computation, and
-fine-tuning with the asking student held out."""
+fine-tuning with the asking student held out, queued through the JobManager and trained in a real worker process
+(the web process only asks), scored before and after against an independent computation."""
 
 from __future__ import annotations
 
 import gzip
 import json
+import os
 import shutil
 import subprocess
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -15,16 +18,25 @@ import pytest
 import torch
 from torchvision.datasets.mnist import read_image_file, read_label_file
 
-from mnist_core.class_set.fine_tune import fine_tune, split_for, with_extra_training_images
+from mnist_core.backends.jobs import JobManager
+from mnist_core.class_set.fine_tune import split_for, start_fine_tune, with_extra_training_images
 from mnist_core.class_set.idx_files import IMAGES_FILE, LABELS_FILE
 from mnist_core.class_set.meeting import MIN_PER_DIGIT, TooFewSamples, meet_run
-from mnist_core.class_set.samples import MAX_RAW_BYTES, MAX_SAMPLES_PER_STUDENT, ClassSet, ClassSetRefused
+from mnist_core.class_set.samples import (
+    MAX_RAW_BYTES,
+    MAX_SAMPLES_PER_STUDENT,
+    ClassSet,
+    ClassSetRefused,
+    FineTuneRow,
+    Sample,
+)
 from mnist_core.cli import main as cli_main
-from mnist_core.runs.permissions import COMMAND_LINE, Actor
+from mnist_core.runs.class_rules import ClassRules, LimitReached, save_rules
+from mnist_core.runs.permissions import Actor
 from mnist_core.runs.store import RunStore
 from mnist_core.training import train
 
-from conftest import TINY, raw_test_set
+from conftest import TINY, raw_test_set, wait_for
 
 ANN, BEN = Actor("owner-ann", "Ann"), Actor("owner-ben", "Ben")
 TEACHER = Actor("owner-teacher", "Teacher", is_teacher=True)
@@ -183,8 +195,34 @@ def test_too_few_says_how_many_more_per_digit(store: RunStore, tiny_run) -> None
     assert small.value.missing == [MIN_PER_DIGIT] * 4 + [MIN_PER_DIGIT - 1] + [MIN_PER_DIGIT] * 5
 
 
-def test_fine_tune_holds_out_the_asking_student(store: RunStore, tiny_run, mnist) -> None:
-    parent = stored_run(store, tiny_run)
+def by_hand(store: RunStore, run_id: int, samples: list[Sample]) -> float:
+    """The accuracy of stored run `run_id` (its safetensors file) on `samples`, scaled and standardised by hand."""
+    loaded = store.load_model(run_id)
+    x = (torch.from_numpy(np.stack([s.image for s in samples])).float() / 255 - loaded.mean) / loaded.std
+    with torch.no_grad():
+        answers = loaded.model.eval()(x[:, None]).argmax(1).numpy()
+    return float((answers == np.array([s.label for s in samples])).mean())
+
+
+@pytest.fixture
+def jobs(store: RunStore, data_root: Path, mnist):
+    """The app's way of training: a JobManager whose runs train in a real worker process."""
+    manager = JobManager(store, max_concurrent=1, data_root=data_root, device="cpu")
+    yield manager
+    manager.shutdown(timeout=60)
+
+
+def test_a_fine_tune_row_from_before_the_worker_kept_scores_is_upgraded_in_place(store: RunStore) -> None:
+    with store._write() as conn:  # the table as the first class-set release made it, with one of its rows
+        conn.execute("CREATE TABLE class_finetunes (run_id INTEGER PRIMARY KEY, parent_id INTEGER NOT NULL, "
+                     "held_out_owner TEXT NOT NULL, train_samples INTEGER NOT NULL, created REAL NOT NULL)")
+        conn.execute("INSERT INTO class_finetunes VALUES (7, 3, 'owner-ann', 20, 0)")
+    class_set = ClassSet(store)
+    assert class_set.fine_tune_of(7) == (3, ANN.owner_id, 20)
+    assert class_set.latest_fine_tune(3, ANN.owner_id) == FineTuneRow(7, 3, ANN.owner_id, 20)  # no scores: None
+
+
+def test_fine_tune_holds_out_the_asking_student(store: RunStore, mnist) -> None:
     class_set = ClassSet(store)
     seed(class_set, 2)
     others, mine = split_for(class_set, ANN.owner_id)
@@ -196,14 +234,99 @@ def test_fine_tune_holds_out_the_asking_student(store: RunStore, tiny_run, mnist
     stored = {image.numpy().tobytes() for image in mixed.train_images}
     assert all(image.tobytes() in stored for image in images)
     assert torch.equal(mixed.test_images, mnist.test_images) and mixed.mean == mnist.mean
+    earlier = split_for(class_set, ANN.owner_id, upto=class_set.newest_id() - 10)  # the set as it was then
+    assert [s.id for s in earlier[0]] == [s.id for s in others[:-10]] and len(earlier[1]) == len(mine)
 
-    done = fine_tune(store, parent, ANN)
-    record = store.get(done.run_id)
-    assert record.parent_id == parent and record.owner_id == ANN.owner_id and record.status == "completed"
-    assert done.before.count == done.after.count == 20 and done.train_samples == 20
-    assert class_set.fine_tune_of(done.run_id) == (parent, ANN.owner_id, 20)
-    assert meet_run(store, done.run_id).count == 20  # measured only on what it never trained on: Ann's
+
+def test_fine_tune_trains_in_a_worker_and_scores_before_and_after(store: RunStore, tiny_run, jobs,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    parent = stored_run(store, tiny_run)
+    class_set = ClassSet(store)
+    seed(class_set, 2)
+    mine = class_set.samples(owner_id=ANN.owner_id)
+
+    started = start_fine_tune(store, parent, ANN, jobs.submit, name="tiny + class set")
+    assert jobs.wait(started.run_id, timeout=180)
+    record = store.get(started.run_id)
+    assert (record.parent_id, record.owner_id, record.status, record.name) == (
+        parent, ANN.owner_id, "completed", "tiny + class set")
+    assert [e.epoch for e in store.epochs(record.id)] == [2]  # one more epoch, numbered on from the parent's
+    row = class_set.fine_tune_row(record.id)
+    assert (row.parent_id, row.held_out_owner, row.train_samples) == (parent, ANN.owner_id, 20)
+    assert row.before_count == row.after_count == started.before.count == 20
+    # independently: each network's own weights file, Ann's stored pixels standardised by hand
+    assert row.before_accuracy == pytest.approx(started.before.accuracy) == pytest.approx(by_hand(store, parent, mine))
+    assert row.after_accuracy == pytest.approx(by_hand(store, record.id, mine))
+    assert class_set.fine_tune_of(record.id) == (parent, ANN.owner_id, 20)
+    assert class_set.latest_fine_tune(parent, ANN.owner_id) == row
+    assert meet_run(store, record.id).count == 20  # measured only on what it never trained on: Ann's
+
+    # Refusals store nothing: too few drawings of one's own, a teacher's cap on epochs (the quotas of any run).
+    runs = len(store.list_runs(limit=100))
     with pytest.raises(ClassSetRefused) as none_of_mine:
-        fine_tune(store, parent, Actor("owner-cid", "Cid"))
+        start_fine_tune(store, parent, Actor("owner-cid", "Cid"), jobs.submit)
     assert none_of_mine.value.reason == "own_samples"
-    assert COMMAND_LINE.may_change_any
+    monkeypatch.setenv("MNIST_PLAYGROUND_TEACHER_KEY", "a teacher's long key for this test")  # rules hold
+    save_rules(store.root, ClassRules(max_epochs=1), TEACHER)
+    with pytest.raises(LimitReached) as capped:
+        start_fine_tune(store, parent, ANN, jobs.submit)
+    assert capped.value.what == "epochs" and len(store.list_runs(limit=100)) == runs
+    assert class_set.latest_fine_tune(parent, ANN.owner_id) == row
+    # The queue takes only plain JSON of a kind the workers know; a task the worker cannot read fails its run only.
+    with pytest.raises(ValueError, match="not a job task"):
+        jobs.submit(TINY, task={"kind": "anything else"})
+    assert len(store.list_runs(limit=100)) == runs
+    broken = jobs.submit(TINY, task={"kind": "class_set_fine_tune", "upto": "all"})
+    assert jobs.wait(broken, timeout=60) and store.get(broken).status == "failed"
+    assert "not a class-set fine-tune task" in store.get(broken).error
+    after = jobs.submit(TINY)  # the worker goes on
+    assert jobs.wait(after, timeout=60) and store.get(after).status == "completed"
+
+
+def test_the_web_process_only_asks_a_worker_trains_it_live_and_stop_works(store: RunStore, tiny_run, jobs) -> None:
+    parent = stored_run(store, tiny_run)
+    class_set = ClassSet(store)
+    seed(class_set, 1)
+    started = start_fine_tune(store, parent, ANN, jobs.submit, more_epochs=150)  # 3,000 iterations: minutes
+    # The call has returned; the run waits for (or is already in) the worker process: nothing trained here.
+    record = store.get(started.run_id)
+    assert record.status in ("queued", "running") and started.run_id in jobs.queued() + jobs.active()
+    assert started.before.count == 10 and class_set.fine_tune_row(record.id).after_accuracy is None
+
+    wait_for(lambda: len(store.losses(record.id).iterations) >= 5 and store.get(record.id).progress, 120)
+    (owner_pid,) = store._connection().execute("SELECT owner_pid FROM runs WHERE id = ?", (record.id,)).fetchone()
+    assert owner_pid != os.getpid() and owner_pid in jobs.backend.pids()  # its losses come from a worker
+    assert jobs.stop(record.id, actor=ANN)
+    assert jobs.wait(record.id, timeout=60)
+    stopped = store.get(record.id)
+    assert stopped.status == "stopped" and stopped.progress["iteration"] < stopped.config.total_iterations
+    row = class_set.fine_tune_row(record.id)  # the network as it was when stopped, scored on Ann's drawings
+    assert row.after_count == 10
+    assert row.after_accuracy == pytest.approx(by_hand(store, record.id, class_set.samples(owner_id=ANN.owner_id)))
+
+
+def test_fine_tune_on_a_ray_cluster_reads_the_set_on_the_head(store: RunStore, tiny_run, data_root: Path,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """A lab's Ray node has no run store: the head reads the drawings, the node adds them to the dataset it loads."""
+    ray = pytest.importorskip("ray")
+    parent = stored_run(store, tiny_run)
+    class_set = ClassSet(store)
+    seed(class_set, 1)
+    # A short temp dir: Ray's unix socket paths must stay under ~107 characters.
+    with tempfile.TemporaryDirectory(prefix="ray", dir="/tmp") as temp:
+        ray.init(num_cpus=1, include_dashboard=False, _temp_dir=temp, _node_ip_address="127.0.0.1",
+                 log_to_driver=False, configure_logging=False)
+        try:
+            monkeypatch.setenv("MNIST_PLAYGROUND_RAY_ADDRESS", "auto")  # ray is already connected here
+            jobs = JobManager(store, max_concurrent=1, data_root=data_root, device="cpu")
+            try:
+                started = start_fine_tune(store, parent, ANN, jobs.submit)
+                assert jobs.wait(started.run_id, timeout=180)
+            finally:
+                jobs.shutdown(timeout=60)
+        finally:
+            ray.shutdown()
+    assert store.get(started.run_id).status == "completed"
+    row = class_set.fine_tune_row(started.run_id)
+    assert (row.train_samples, row.after_count) == (10, 10)
+    assert row.after_accuracy == pytest.approx(by_hand(store, started.run_id, class_set.samples(owner_id=ANN.owner_id)))
