@@ -26,7 +26,8 @@ from mnist_core import settings
 from mnist_core.config import TrainConfig, preset_config
 from mnist_core.data import DatasetUnavailable, load_dataset, normalize
 from mnist_core.models import build_model
-from mnist_core.training import flush_denormals, make_optimizer, pick_device, train
+from mnist_core.optimizers import make_optimizer
+from mnist_core.training import flush_denormals, pick_device, train
 
 LENET_CONFIG = preset_config("lenet", epochs=1, val_size=0)  # Adam lr 1e-3, batch 100, as the default model
 FLOP_PER_SAMPLE = 6 * 268_800  # forward 2 x weights, backward twice that, for 784-256-256-10 (268,800 weights)

@@ -1,7 +1,9 @@
 """Training and evaluation: the whole story of one run, from config to test accuracy.
 
 Batches come from indexing tensors that already sit on the device (normalised once), with a permutation per
-epoch: the same batches DataLoader(batch_size, shuffle, drop_last) would give, without its per-sample cost.
+epoch: the same batches DataLoader(batch_size, shuffle, drop_last) would give, without its per-sample cost
+(mnist_core/batches.py). Nothing in an iteration waits for the device or builds Python objects per sample: losses
+and predictions stay on the device and are read every FLUSH_SECONDS.
 """
 
 from __future__ import annotations
@@ -9,7 +11,7 @@ from __future__ import annotations
 import math
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import torch
@@ -17,15 +19,16 @@ import torch.nn.functional as F
 from torch import nn
 
 from mnist_core import settings
+from mnist_core.batches import Batches, epoch_order
 from mnist_core.config import TrainConfig
 from mnist_core.data import Dataset, load_dataset, normalize, split_indices
 from mnist_core.evaluation import evaluate, evaluate_with_confidence
 from mnist_core.events import EpochMetrics, LossPoints, Progress, TrainEvent
 from mnist_core.models import SeededDropout, build_model
+from mnist_core.optimizers import make_optimizer, match_parameter_layout, step_function
 
 MAX_LOSS_POINTS = 20_000  # longer runs report block means, so charts and the database stay small
 FLUSH_SECONDS = 0.25  # how often live loss points and progress are sent
-FUSED_OPTIMIZER_DEVICES = ("cpu", "cuda")  # where torch has fused SGD, Adagrad, Adam and AdamW kernels
 
 
 @dataclass
@@ -92,25 +95,6 @@ def flush_denormals() -> None:
     torch.set_flush_denormal(True)
 
 
-def make_optimizer(config: TrainConfig, params, device: torch.device) -> torch.optim.Optimizer:
-    """The configured optimizer, as one fused kernel per step where torch has one: for the course's MLP on two CPU
-    cores that takes Adam's step from ~400 to ~190 microseconds, a sixth of an iteration."""
-    lr, wd = config.lr, config.weight_decay
-    fused = {"fused": True} if device.type in FUSED_OPTIMIZER_DEVICES else {}
-    if config.optimizer == "sgd":
-        return torch.optim.SGD(params, lr=lr, weight_decay=wd, **fused)
-    if config.optimizer in ("momentum", "nesterov"):
-        nesterov = config.optimizer == "nesterov"
-        return torch.optim.SGD(params, lr=lr, momentum=0.9, nesterov=nesterov, weight_decay=wd, **fused)
-    if config.optimizer == "adagrad":
-        return torch.optim.Adagrad(params, lr=lr, weight_decay=wd, **fused)
-    if config.optimizer == "rmsprop":  # torch has no fused RMSprop
-        return torch.optim.RMSprop(params, lr=lr, weight_decay=wd)
-    if config.optimizer == "adam":
-        return torch.optim.Adam(params, lr=lr, weight_decay=wd, **fused)
-    return torch.optim.AdamW(params, lr=lr, weight_decay=wd, **fused)
-
-
 class _LossReporter:
     """Collects per-iteration losses and sends them in chunks; for very long runs, as block means."""
 
@@ -135,17 +119,6 @@ class _LossReporter:
         self.next_iteration += usable
         self.all.extend(points)
         self.emit(points)
-
-
-def _match_parameter_layout(optimizer: torch.optim.Optimizer) -> None:
-    """Give loaded optimizer state (moments saved contiguous) its parameter's memory layout, as the fused and
-    foreach steps expect the same strides for a parameter, its gradient and its state."""
-    for group in optimizer.param_groups:
-        for param in group["params"]:
-            state = optimizer.state.get(param, {})
-            for name, value in state.items():
-                if torch.is_tensor(value) and value.shape == param.shape and value.stride() != param.stride():
-                    state[name] = torch.empty_like(param).copy_(value)
 
 
 @dataclass(frozen=True)
@@ -203,12 +176,13 @@ def train(
     run = _start_run(config, device, on_event or (lambda event: None), stop or threading.Event(), resume)
     tensors = _to_device(config, data, device)
     model, optimizer = _model_and_optimizer(config, device, resume)
+    batches = Batches(tensors.x_train, tensors.y_train, config.batch_size, config.iterations_per_epoch)
     n = len(tensors.x_train)
     shuffle_gen = _seeded_generators(config, model, device, run.first_epoch, n)
 
     for epoch in range(run.first_epoch, config.epochs + 1):
-        order = (torch.randperm(n, generator=shuffle_gen) if config.shuffle else torch.arange(n)).to(device)
-        trained = _train_epoch(run, model, optimizer, tensors, order, epoch)
+        order = epoch_order(n, config.shuffle, shuffle_gen, device)
+        trained = _train_epoch(run, model, optimizer, batches(order), len(order), epoch)
         if trained is None:  # stopped inside the epoch: it has no metrics
             break
         batch_losses, predicted = trained
@@ -232,13 +206,13 @@ def _start_run(config: TrainConfig, device: torch.device, emit: Callable[[TrainE
 
 
 def _to_device(config: TrainConfig, data: Dataset, device: torch.device) -> _DeviceData:
-    """The training, validation and test sets, normalised once and on the device, split as `config` says."""
+    """The training, validation and test sets, normalised once and on the device, split as `config` says. Only the
+    images the run uses are normalised (normalize works pixel by pixel: the same values as normalising all)."""
     train_idx, val_idx = split_indices(config)
-    images = normalize(data.train_images, data.mean, data.std)
     return _DeviceData(
-        x_train=images[train_idx].to(device),
+        x_train=normalize(data.train_images[train_idx], data.mean, data.std).to(device),
         y_train=data.train_labels[train_idx].to(device),
-        x_val=images[val_idx].to(device),
+        x_val=normalize(data.train_images[val_idx], data.mean, data.std).to(device),
         y_val=data.train_labels[val_idx].to(device),
         x_test=normalize(data.test_images, data.mean, data.std).to(device),
         y_test=data.test_labels.to(device),
@@ -259,7 +233,7 @@ def _model_and_optimizer(config: TrainConfig, device: torch.device,
     optimizer = make_optimizer(config, model.parameters(), device)
     if resume is not None and resume.optimizer_state is not None:
         optimizer.load_state_dict(resume.optimizer_state)  # moves the state onto the parameters' device
-        _match_parameter_layout(optimizer)
+        match_parameter_layout(optimizer)
     return model, optimizer
 
 
@@ -270,34 +244,33 @@ def _seeded_generators(config: TrainConfig, model: nn.Module, device: torch.devi
     shuffle_gen = torch.Generator().manual_seed(config.seed)
     if config.shuffle:  # skip the batch orders the parent's epochs used: continuing = having trained on
         for _ in range(first_epoch - 1):
-            torch.randperm(n, generator=shuffle_gen)
+            torch.randperm(n, generator=shuffle_gen)  # as epoch_order draws them
     for module in model.modules():
         if isinstance(module, SeededDropout):
             module.generator = torch.Generator(device=device).manual_seed(config.seed + 1)
     return shuffle_gen
 
 
-def _train_epoch(run: _Run, model: nn.Module, optimizer: torch.optim.Optimizer, tensors: _DeviceData,
-                 order: torch.Tensor, epoch: int) -> tuple[torch.Tensor, torch.Tensor] | None:
-    """One epoch's iterations over the batches in `order`, sending loss points and progress every FLUSH_SECONDS.
-    Returns each batch's loss and each sample's predicted class (in `order`), or None if stopped inside it."""
+def _train_epoch(run: _Run, model: nn.Module, optimizer: torch.optim.Optimizer,
+                 batches: Iterator[tuple[torch.Tensor, torch.Tensor]], samples: int,
+                 epoch: int) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """One epoch's iterations over `batches`, sending loss points and progress every FLUSH_SECONDS. Returns each
+    batch's loss and each of the epoch's `samples` predicted class (in batch order), or None if stopped inside it."""
     per_epoch, batch = run.config.iterations_per_epoch, run.config.batch_size
-    x_train, y_train = tensors.x_train, tensors.y_train
+    optimizer_step = step_function(optimizer)
     model.train()
     batch_losses = torch.empty(per_epoch, device=run.device)
-    predicted = torch.empty(len(x_train), dtype=torch.long, device=run.device)
+    predicted = torch.empty(samples, dtype=torch.long, device=run.device)
     epoch_start, last_flush, reported, done = time.perf_counter(), time.perf_counter(), 0, 0
-    for i in range(per_epoch):
-        idx = order[i * batch : (i + 1) * batch]
-        xb, yb = x_train.index_select(0, idx), y_train.index_select(0, idx)  # whole rows: ~2x faster than x[idx]
+    for i, ((xb, yb), batch_predicted) in enumerate(zip(batches, predicted.split(batch), strict=False)):
         logits = model(xb)
         loss = F.cross_entropy(logits, yb)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        optimizer.step()
+        optimizer_step()
         with torch.no_grad():  # kept on the device: no sync per iteration on a GPU
             batch_losses[i] = loss
-            torch.argmax(logits, 1, out=predicted[i * batch : i * batch + len(yb)])
+            torch.argmax(logits, 1, out=batch_predicted)
         run.iteration, run.samples_seen, done = run.iteration + 1, run.samples_seen + len(yb), i + 1
         now = time.perf_counter()
         if run.stop.is_set() or now - last_flush >= FLUSH_SECONDS:
