@@ -66,8 +66,8 @@ def meet_section(samples: ClassSet) -> object | None:
     middle.metric(_("Accuracy on MNIST's test data"), "—" if mnist is None else percent(mnist))
     right.metric(_("Gap"), "—" if meeting.gap is None else percent(meeting.gap))
     st.markdown(gap_sentence(meeting))
-    figure = charts.confusion_figure(meeting.labels, meeting.predicted, [str(d) for d in range(10)])
-    figure.update_layout(title=_("Confusion matrix (the class's {count} drawings)", count=meeting.count))
+    figure = charts.confusion_figure(meeting.labels, meeting.predicted, [str(d) for d in range(10)],
+                                     title=_("Confusion matrix (the class's {count} drawings)", count=meeting.count))
     st.plotly_chart(figure, key="class_set_confusion")
     worst_samples(samples, meeting)
     return choice

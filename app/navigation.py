@@ -22,10 +22,22 @@ from app.lessons.catalog import LESSONS
 
 # The sidebar's menu, in this order; lessons open from Learn.
 MENU = ("home", "train", "draw", "class_set", "compare", "learn")
+_PAGES_KEY = "navigation_pages"
 
 
 def pages() -> dict[str, StreamlitPage]:
-    """Every page by its short name ("home", "train", ...), in the order the navigation shows them."""
+    """Every page by its short name ("home", "train", ...), in the order the navigation shows them: built once per
+    browser session and language. st.Page resolves its file on disk (a realpath and a stat per page); building the
+    25 pages again for the navigation, the menu and each link cost a class's server ~15% of its CPU. Kept per
+    session, not per process: st.navigation marks the page it picked as runnable on the object itself."""
+    language = i18n.language()
+    cached = st.session_state.get(_PAGES_KEY)
+    if cached is None or cached[0] != language:
+        cached = st.session_state[_PAGES_KEY] = (language, _build_pages())
+    return cached[1]
+
+
+def _build_pages() -> dict[str, StreamlitPage]:
     return {
         "home": st.Page("app/pages/home.py", title=_("Home"), icon=":material/home:", default=True),
         "train": st.Page("app/pages/train.py", title=_("Train"), icon=":material/fitness_center:", url_path="train"),

@@ -8,11 +8,13 @@ objects instead of another directory's.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from pathlib import Path
 
 import streamlit as st
 
 from app.i18n import _
+from app.run.texts import png_bytes
 from mnist_core import settings
 from mnist_core.backends.jobs import JobManager
 from mnist_core.cost import check_web_fits
@@ -23,11 +25,17 @@ from mnist_core.weights import LoadedModel, WeightsError, load_model
 
 
 def runs_root() -> str:
-    return str(settings.runs_dir().resolve())
+    return _resolved(settings.runs_dir())
 
 
 def data_root() -> str:
-    return str(settings.data_dir().resolve())
+    return _resolved(settings.data_dir())
+
+
+@functools.lru_cache(maxsize=16)
+def _resolved(path: Path) -> str:
+    # Once per directory: resolving walks the path on disk (a stat per component), and every rerun asks several times.
+    return str(path.resolve())
 
 
 @st.cache_resource(show_spinner=False)
@@ -60,6 +68,17 @@ def dataset(name: str) -> Dataset:
     """A dataset's tensors; raises DatasetUnavailable (not cached, so a fixed data dir works on the next try)."""
     with st.spinner(_("Loading the dataset…")):  # shown only when loading takes a moment: a cached one is instant
         return _dataset(name, data_root())
+
+
+@st.cache_resource(show_spinner=False, max_entries=4096)
+def _test_image_png(name: str, root: str, index: int, factor: int) -> bytes:
+    return png_bytes(_dataset(name, root).test_images[index].numpy(), factor)
+
+
+def test_image_png(name: str, index: int, factor: int) -> bytes:
+    """A test image of a dataset, enlarged `factor` times, as PNG: encoded once per server, not on every rerun of
+    every student's page (Home's 20 samples, a run's gallery of mistakes)."""
+    return _test_image_png(name, data_root(), int(index), factor)
 
 
 def _mtime(path: Path) -> float:

@@ -7,48 +7,40 @@ from collections.abc import Sequence
 
 import numpy as np
 import plotly.graph_objects as go
+from plotly.colors import get_colorscale
 from plotly.subplots import make_subplots
 
-from app.charts import PALETTE, _layout, finite_or_none
+from app.charts import BLUES, PALETTE, figure, finite_or_none, layout
 from app.i18n import _
 
 HEIGHT = 360
 SQUARE = 420
+RDBU = get_colorscale("RdBu")
 
 
 def lines(title: str, x_title: str, y_title: str, series: dict[str, tuple[Sequence[float], Sequence[float]]],
           log_y: bool = False, markers: bool = False, height: int = HEIGHT) -> go.Figure:
     """One line per label (x, y); the general chart of curves (losses, accuracies, activation functions)."""
-    fig = go.Figure()
-    for number, (label, (x, y)) in enumerate(series.items()):
-        fig.add_trace(go.Scatter(x=finite_or_none(x), y=finite_or_none(y), name=label,
-                                 mode="lines+markers" if markers else "lines",
-                                 line={"color": PALETTE[number % len(PALETTE)], "width": 2}))
-    _layout(fig, title, x_title, y_title, height)
-    if log_y:
-        fig.update_yaxes(type="log")
-    return fig
+    traces = [{"type": "scatter", "x": finite_or_none(x), "y": finite_or_none(y), "name": label,
+               "mode": "lines+markers" if markers else "lines",
+               "line": {"color": PALETTE[number % len(PALETTE)], "width": 2}}
+              for number, (label, (x, y)) in enumerate(series.items())]
+    return figure(traces, layout(title, x_title, y_title, height, yaxis={"type": "log"} if log_y else None))
 
 
 def bars(title: str, x_title: str, y_title: str, labels: Sequence[str], values: Sequence[float],
          highlight: int | None = None, text: Sequence[str] | None = None) -> go.Figure:
     colors = [PALETTE[3] if i == highlight else PALETTE[0] for i in range(len(values))]
-    fig = go.Figure(go.Bar(x=list(labels), y=list(values), marker_color=colors, text=text, textposition="outside",
-                           cliponaxis=False))
-    _layout(fig, title, x_title, y_title)
-    fig.update_layout(hovermode="closest")
-    fig.update_xaxes(type="category")
-    return fig
+    bar = {"type": "bar", "x": list(labels), "y": [float(v) for v in values], "marker": {"color": colors},
+           "textposition": "outside", "cliponaxis": False, **({"text": list(text)} if text is not None else {})}
+    return figure([bar], layout(title, x_title, y_title, xaxis={"type": "category"}, hovermode="closest"))
 
 
 def grouped_bars(title: str, y_title: str, labels: Sequence[str],
                  groups: dict[str, Sequence[float | None]]) -> go.Figure:
-    fig = go.Figure()
-    for number, (name, values) in enumerate(groups.items()):
-        fig.add_trace(go.Bar(x=list(labels), y=list(values), name=name, marker_color=PALETTE[number]))
-    _layout(fig, title, "", y_title)
-    fig.update_layout(barmode="group", hovermode="closest")
-    return fig
+    traces = [{"type": "bar", "x": list(labels), "y": list(values), "name": name,
+               "marker": {"color": PALETTE[number]}} for number, (name, values) in enumerate(groups.items())]
+    return figure(traces, layout(title, "", y_title, barmode="group", hovermode="closest"))
 
 
 def batch_strip(sizes: Sequence[int], batch_size: int, shown: int = 40) -> go.Figure:
@@ -57,13 +49,11 @@ def batch_strip(sizes: Sequence[int], batch_size: int, shown: int = 40) -> go.Fi
         numbers = list(range(1, shown // 2 + 1)) + list(range(len(sizes) - shown // 2 + 1, len(sizes) + 1))
     else:
         numbers = list(range(1, len(sizes) + 1))
-    values = [sizes[n - 1] for n in numbers]
+    values = [int(sizes[n - 1]) for n in numbers]
     colors = [PALETTE[3] if v < batch_size else PALETTE[0] for v in values]
-    fig = go.Figure(go.Bar(x=[str(n) for n in numbers], y=values, marker_color=colors))
-    _layout(fig, _("The batches of one epoch"), _("iteration (batch number)"), _("samples in the batch"), 300)
-    fig.update_layout(hovermode="closest")
-    fig.update_xaxes(type="category")
-    return fig
+    bar = {"type": "bar", "x": [str(n) for n in numbers], "y": values, "marker": {"color": colors}}
+    return figure([bar], layout(_("The batches of one epoch"), _("iteration (batch number)"),
+                                _("samples in the batch"), 300, xaxis={"type": "category"}, hovermode="closest"))
 
 
 def contour_paths(title: str, x: np.ndarray, y: np.ndarray, z: np.ndarray, paths: dict[str, np.ndarray],
@@ -71,36 +61,34 @@ def contour_paths(title: str, x: np.ndarray, y: np.ndarray, z: np.ndarray, paths
                   log_levels: bool = False) -> go.Figure:
     """A loss surface as contour lines with one path (rows of (x, y)) per label drawn on it."""
     shown = np.log10(z - z.min() + 1e-3) if log_levels else z
-    fig = go.Figure(go.Contour(x=x, y=y, z=shown, colorscale="Blues", reversescale=True, showscale=False,
-                               contours={"coloring": "heatmap"}, ncontours=25, hoverinfo="skip"))
+    traces = [{"type": "contour", "x": x.tolist(), "y": y.tolist(), "z": shown.tolist(), "colorscale": BLUES,
+               "reversescale": True, "showscale": False, "contours": {"coloring": "heatmap"}, "ncontours": 25,
+               "hoverinfo": "skip"}]
     for number, (label, path) in enumerate(paths.items()):
         color = PALETTE[(number + 1) % len(PALETTE)]
-        fig.add_trace(go.Scatter(x=path[:, 0].tolist(), y=path[:, 1].tolist(), name=label, mode="lines+markers",
-                                 line={"color": color, "width": 2}, marker={"size": 4, "color": color}))
+        traces.append({"type": "scatter", "x": path[:, 0].tolist(), "y": path[:, 1].tolist(), "name": label,
+                       "mode": "lines+markers", "line": {"color": color, "width": 2},
+                       "marker": {"size": 4, "color": color}})
     if target is not None:
-        fig.add_trace(go.Scatter(x=[target[0]], y=[target[1]], name=_("minimum"), mode="markers",
-                                 marker={"symbol": "star", "size": 14, "color": "#F2C14E",
-                                         "line": {"color": "black", "width": 1}}))
-    _layout(fig, title, x_title, y_title, 480)
-    fig.update_layout(hovermode="closest")
-    fig.update_xaxes(range=[float(x.min()), float(x.max())])
-    fig.update_yaxes(range=[float(y.min()), float(y.max())])
-    return fig
+        traces.append({"type": "scatter", "x": [float(target[0])], "y": [float(target[1])], "name": _("minimum"),
+                       "mode": "markers", "marker": {"symbol": "star", "size": 14, "color": "#F2C14E",
+                                                     "line": {"color": "black", "width": 1}}})
+    return figure(traces, layout(title, x_title, y_title, 480, hovermode="closest",
+                                 xaxis={"range": [float(x.min()), float(x.max())]},
+                                 yaxis={"range": [float(y.min()), float(y.max())]}))
 
 
 def decision_map(title: str, axis: np.ndarray, values: np.ndarray, inputs: np.ndarray,
                  targets: np.ndarray) -> go.Figure:
     """The model's output over the input plane (red ~ 1, blue ~ 0) with the truth table's four points."""
-    fig = go.Figure(go.Heatmap(x=axis, y=axis, z=values, zmin=0, zmax=1, colorscale="RdBu", reversescale=True,
-                               colorbar={"title": _("output")}))
-    fig.add_trace(go.Scatter(x=inputs[:, 0], y=inputs[:, 1], mode="markers+text", showlegend=False,
-                             text=[str(int(t)) for t in targets], textposition="top center",
-                             textfont={"size": 16, "color": "black"},
-                             marker={"size": 16, "color": ["white" if t == 0 else "black" for t in targets],
-                                     "line": {"color": "black", "width": 2}}))
-    _layout(fig, title, "x1", "x2", SQUARE)
-    fig.update_layout(hovermode="closest")
-    return fig
+    heatmap = {"type": "heatmap", "x": axis.tolist(), "y": axis.tolist(), "z": values.tolist(), "zmin": 0, "zmax": 1,
+               "colorscale": RDBU, "reversescale": True, "colorbar": {"title": {"text": _("output")}}}
+    points = {"type": "scatter", "x": inputs[:, 0].tolist(), "y": inputs[:, 1].tolist(), "mode": "markers+text",
+              "showlegend": False, "text": [str(int(t)) for t in targets], "textposition": "top center",
+              "textfont": {"size": 16, "color": "black"},
+              "marker": {"size": 16, "color": ["white" if t == 0 else "black" for t in targets],
+                         "line": {"color": "black", "width": 2}}}
+    return figure([heatmap, points], layout(title, "x1", "x2", SQUARE, hovermode="closest"))
 
 
 def layer_histograms(title: str, layers: Sequence[tuple[str, np.ndarray]],

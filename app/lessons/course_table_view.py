@@ -9,7 +9,7 @@ import streamlit as st
 from plotly.subplots import make_subplots
 
 from app import identity, resources
-from app.charts import PALETTE, _layout
+from app.charts import PALETTE, style_subplots
 from app.errors import error_text
 from app.i18n import N_, _, number, percent
 from app.run import scope as run_scope
@@ -125,7 +125,6 @@ def _curves(plan: list[PlannedRun], runs: dict[PlannedRun, RunRecord]) -> go.Fig
                 name=_("seed {seed}", seed=planned.seed), legendgroup=str(planned.seed), showlegend=index == 0,
                 line={"color": PALETTE[planned.seed % len(PALETTE)], "width": 2}),
                 row=index // 3 + 1, col=index % 3 + 1)
-    _layout(fig, _("Training loss per epoch, every row side by side"), _("epoch"), _("loss"), height=520)
-    fig.update_layout(hovermode="closest",  # the legend under the grid: above it, it covers the subplot titles
-                      legend={"orientation": "h", "yanchor": "top", "y": -0.12, "xanchor": "left", "x": 0})
-    return fig
+    return style_subplots(fig, _("Training loss per epoch, every row side by side"), _("epoch"), _("loss"), 520,
+                          hovermode="closest",  # the legend under the grid: above it, it covers the subplot titles
+                          legend={"orientation": "h", "yanchor": "top", "y": -0.12, "xanchor": "left", "x": 0})

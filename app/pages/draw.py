@@ -185,6 +185,10 @@ else:
             st.plotly_chart(charts.probability_figure(answer.probabilities, model.class_names, title="", height=260),
                             key=f"draw_ask_{other}")
 
-with st.expander(_("Look inside the network"), icon=":material/visibility:"):
-    st.caption(_("What {model} computes between your pixels and the probabilities.", model=model_title(loaded)))
-    prediction_view.show_network(loaded, drawing)
+# Drawn only while open: the pictures and feature maps are a quarter of a drawing's rerun, and most never look.
+inside = st.expander(_("Look inside the network"), icon=":material/visibility:", key="draw_look_inside",
+                     on_change="rerun")
+if inside.open:
+    with inside:
+        st.caption(_("What {model} computes between your pixels and the probabilities.", model=model_title(loaded)))
+        prediction_view.show_network(loaded, drawing)

@@ -8,7 +8,7 @@ import streamlit as st
 from app import navigation, resources
 from app.errors import error_text
 from app.i18n import _
-from app.run.texts import class_name, upscale
+from app.run.texts import class_name
 from mnist_core.data import DATASET_INFO, DatasetUnavailable
 
 SAMPLE_COLUMNS = 10
@@ -61,4 +61,4 @@ else:
         columns = st.columns(SAMPLE_COLUMNS)
         for column, index in zip(columns, picks[row * SAMPLE_COLUMNS:(row + 1) * SAMPLE_COLUMNS], strict=False):
             label = class_name(data.class_names[int(data.test_labels[index])])
-            column.image(upscale(data.test_images[index].numpy(), 4), caption=label, width="stretch")
+            column.image(resources.test_image_png(name, index, 4), caption=label, width="stretch", output_format="PNG")

@@ -12,7 +12,7 @@ import streamlit as st
 from app import charts, resources
 from app.errors import error_text
 from app.i18n import _, number, percent
-from app.run.texts import ANY_WRONG, class_name, gallery_indices, upscale
+from app.run.texts import ANY_WRONG, class_name, gallery_indices
 from mnist_core.data import DatasetUnavailable
 from mnist_core.runs.record import RunRecord
 from mnist_core.runs.store import RunNotFound
@@ -96,8 +96,8 @@ def gallery(record: RunRecord, data, labels: np.ndarray, predicted: np.ndarray, 
     for start in range(0, len(shown), GALLERY_COLUMNS):
         columns = st.columns(GALLERY_COLUMNS)
         for column, index in zip(columns, shown[start:start + GALLERY_COLUMNS], strict=False):
-            column.image(upscale(data.test_images[index].numpy(), 3), width="stretch",
-                         caption=image_caption(names[labels[index]], names[predicted[index]],
+            column.image(resources.test_image_png(record.config.dataset, index, 3), width="stretch",
+                         output_format="PNG", caption=image_caption(names[labels[index]], names[predicted[index]],
                                                None if confidences is None else float(confidences[index])))
 
 

@@ -3,6 +3,7 @@ comparison tables and chart x axes. No Streamlit, so each sentence a student rea
 
 from __future__ import annotations
 
+import io
 import math
 from collections.abc import Sequence
 from dataclasses import fields
@@ -10,6 +11,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from PIL import Image
 
 from app.i18n import N_, _, ngettext, number, percent
 from mnist_core.config import TRAIN_SET_SIZE, TrainConfig
@@ -296,3 +298,11 @@ def gallery_indices(labels: np.ndarray, predictions: np.ndarray, true_class: int
 def upscale(image: np.ndarray, factor: int) -> np.ndarray:
     """Nearest-neighbour enlargement: each of the 28x28 pixels stays a visible square."""
     return np.repeat(np.repeat(np.asarray(image), factor, axis=0), factor, axis=1)
+
+
+def png_bytes(image: np.ndarray, factor: int) -> bytes:
+    """A grey uint8 image enlarged `factor` times, as the PNG file st.image sends (given bytes, st.image sends them
+    as they are instead of encoding the array again on every rerun)."""
+    buffer = io.BytesIO()
+    Image.fromarray(upscale(image, factor)).save(buffer, format="PNG")
+    return buffer.getvalue()

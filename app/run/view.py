@@ -61,13 +61,11 @@ def training_charts(record: RunRecord) -> None:
         if record.is_active:
             st.caption(_("The first losses appear here within a few seconds of the training starting."))
         return
-    loss = charts.loss_figure(points.iterations, points.losses, record.id)
-    if record.parent_id is not None:
-        earlier = parent_losses(record.parent_id)
-        if earlier is not None:
-            charts.add_earlier_run(loss, earlier[1].iterations, earlier[1].losses,
-                                   _("{run} (continued)", run=earlier[0].name))
-    st.plotly_chart(loss, key=f"loss_{record.id}")
+    parent = parent_losses(record.parent_id) if record.parent_id is not None else None
+    earlier = None if parent is None else charts.EarlierRun(parent[1].iterations, parent[1].losses,
+                                                             _("{run} (continued)", run=parent[0].name))
+    st.plotly_chart(charts.loss_figure(points.iterations, points.losses, record.id, earlier=earlier),
+                    key=f"loss_{record.id}")
     if not epochs:
         st.caption(_("Accuracy per epoch appears when the first epoch ends.") if record.is_active else
                    _("This run ended before its first epoch did, so it has no accuracy per epoch."))

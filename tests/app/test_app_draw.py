@@ -238,7 +238,9 @@ def test_look_inside_a_cnn_shows_its_filters_and_feature_maps(runs_root: Path) -
     images, _ = mnist_test_digits(1)
     app = start_app("draw")
     inside = [e for e in app.expander if e.label == "Look inside the network"]
-    assert inside
+    assert inside and not any("First layer" in m for m in texts(app, "markdown"))  # drawn only once opened
+    app.session_state["draw_look_inside"] = True  # the student opens it
+    app.run()
     assert any("First layer: 16 of the 16 5×5 filters" in m for m in texts(app, "markdown"))
     draw(app, canvas_rgba(images[0]))
     notes = texts(app, "markdown")
@@ -254,6 +256,7 @@ def test_look_inside_an_mlp_shows_what_each_hidden_unit_looks_for(runs_root: Pat
                        name="small mlp")
     images, _ = mnist_test_digits(1)
     app = start_app("draw")
+    app.session_state["draw_look_inside"] = True
     app.selectbox(key="draw_model").set_value(run_id).run()
     assert any("First hidden layer: 16 of its 24 units" in m for m in texts(app, "markdown"))
     draw(app, canvas_rgba(images[0]))
