@@ -17,6 +17,7 @@ import streamlit as st
 from app.i18n import N_, _
 from app.identity import shown_owner_name
 from app.run.texts import architecture, dataset_title
+from app.session_memo import record_versions, remembered
 from app.user_text import csv_bytes
 from mnist_core.config import PRESETS
 from mnist_core.runs.record import RunRecord
@@ -87,8 +88,10 @@ def show(best: list[RunRecord]) -> None:
     st.session_state.setdefault("board_sort", "accuracy")
     sort = st.radio(_("Sort by"), list(SORTS), key="board_sort", horizontal=True, persist_state="session",
                     format_func=lambda s: _(SORTS[s]))
-    table = board_table(best, sort)
+    versions = (sort, record_versions(best))
+    table = remembered("board_table", versions, lambda: board_table(best, sort))
     st.dataframe(table, hide_index=True, placeholder="–", column_config={  # the course's rows have no times
         _(HEADERS["accuracy"]): st.column_config.NumberColumn(format="%.2f%%")})
-    st.download_button(_("Download the board as CSV"), csv_bytes(table), file_name="mnist-class-board.csv",
+    csv = remembered("board_csv", versions, lambda: csv_bytes(table))
+    st.download_button(_("Download the board as CSV"), csv, file_name="mnist-class-board.csv",
                        mime="text/csv", icon=":material/download:", key="board_csv")

@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
+import plotly.graph_objects as go
 import streamlit as st
 
+from app import i18n
 from app.i18n import _
 from app.run.texts import png_bytes
 from mnist_core import settings
@@ -20,6 +23,7 @@ from mnist_core.backends.jobs import JobManager
 from mnist_core.cost import check_web_fits
 from mnist_core.data import DATASET_INFO, Dataset, load_dataset
 from mnist_core.predict import DEFAULT_MODEL_PATH, load_default_model
+from mnist_core.runs.record import RunRecord
 from mnist_core.runs.store import RunStore
 from mnist_core.weights import LoadedModel, WeightsError, load_model
 
@@ -70,15 +74,30 @@ def dataset(name: str) -> Dataset:
         return _dataset(name, data_root())
 
 
-@st.cache_resource(show_spinner=False, max_entries=4096)
-def _test_image_png(name: str, root: str, index: int, factor: int) -> bytes:
-    return png_bytes(_dataset(name, root).test_images[index].numpy(), factor)
+@st.cache_resource(show_spinner=False, max_entries=512)
+def _test_image_pngs(name: str, root: str, indices: tuple[int, ...], factor: int) -> list[bytes]:
+    images = _dataset(name, root).test_images
+    return [png_bytes(images[index].numpy(), factor) for index in indices]
 
 
-def test_image_png(name: str, index: int, factor: int) -> bytes:
-    """A test image of a dataset, enlarged `factor` times, as PNG: encoded once per server, not on every rerun of
+def test_image_pngs(name: str, indices: Sequence[int], factor: int) -> list[bytes]:
+    """Test images of a dataset, enlarged `factor` times, as PNG: encoded once per server, not on every rerun of
     every student's page (Home's 20 samples, a run's gallery of mistakes)."""
-    return _test_image_png(name, data_root(), int(index), factor)
+    return _test_image_pngs(name, data_root(), tuple(int(i) for i in indices), factor)
+
+
+@st.cache_resource(show_spinner=False, max_entries=256)
+def _finished_figure(key: tuple, _build: Callable[[], go.Figure]) -> go.Figure:
+    return _build()
+
+
+def finished_figure(record: RunRecord, chart: str, build: Callable[[], go.Figure]) -> go.Figure:
+    """One of an ended run's charts (`chart`: which), built by `build` once per server and language: what it shows
+    can no longer change, and every student who opens the run would otherwise build the same figure again. Keyed by
+    when the run ended too: SQLite may give a deleted run's id to a new one. Figures are shared: never changed."""
+    if record.is_active:
+        return build()
+    return _finished_figure((runs_root(), record.id, record.finished, chart, i18n.language()), build)
 
 
 def _mtime(path: Path) -> float:

@@ -25,10 +25,15 @@ _MESSAGE_KEY = "class_set_message"  # ("error", text) from the last click
 _PROMPT_KEY = "class_set_prompt"
 
 
-def raw_png(pixels: np.ndarray) -> bytes:
-    """The stroke image as a grey PNG, at most RAW_SIDE pixels a side."""
+def raw_picture(pixels: np.ndarray) -> Image.Image:
+    """The stroke image in grey, at most RAW_SIDE pixels a side."""
     picture = Image.fromarray(np.asarray(pixels, np.uint8)).convert("L")
     picture.thumbnail((RAW_SIDE, RAW_SIDE))
+    return picture
+
+
+def raw_png(picture: Image.Image) -> bytes:
+    """`raw_picture` as PNG: encoded when the student adds the drawing, not on every rerun that offers it."""
     buffer = io.BytesIO()
     picture.save(buffer, format="PNG", optimize=True)
     return buffer.getvalue()
@@ -46,7 +51,8 @@ def next_digit(class_set: ClassSet, owner_id: str) -> int:
 
 
 def _add(label: int) -> None:
-    image, png = st.session_state[_PENDING_KEY]
+    image, picture = st.session_state[_PENDING_KEY]
+    png = raw_png(picture)
     class_set = ClassSet(resources.store())
     actor = identity.current_actor()
     try:
@@ -65,7 +71,7 @@ def offer(loaded: LoadedModel, drawing: Drawing, pixels: np.ndarray) -> None:
         return
     class_set = ClassSet(resources.store())
     owner = identity.current_actor().owner_id
-    st.session_state[_PENDING_KEY] = (drawing.image, raw_png(pixels))
+    st.session_state[_PENDING_KEY] = (drawing.image, raw_picture(pixels))
     added = st.session_state.get(_ADDED_KEY)
     with st.container(border=True, key="class_set_collect"):
         if added is not None and added[0] == _image_hash(drawing.image):

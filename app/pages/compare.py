@@ -19,6 +19,7 @@ from app.run.texts import (
     progress_fraction,
     run_label,
 )
+from app.session_memo import record_versions, remembered
 from app.ui_settings import KEEP, LIVE_REFRESH_S
 from app.user_text import csv_bytes, markdown_text
 from mnist_core.config import DEFAULT_LEARNING_RATES, OPTIMIZERS, PRESETS, ConfigError, preset_config
@@ -155,10 +156,12 @@ def comparison(records: list[RunRecord], axis: str) -> None:
         st.caption(_("One run: choose two or more to see which settings differ."))
     else:
         st.caption(_("Only the settings that differ between these runs are shown, then the final metrics."))
-    table = localized_columns(comparison_table(records))
+    versions = record_versions(records)
+    table = remembered("compare_table", versions, lambda: localized_columns(comparison_table(records)))
     st.dataframe(table, hide_index=True, placeholder="–")  # e.g. a failed run's test accuracy
     # Every setting of every run, not only the differing ones.
-    st.download_button(_("Download table as CSV"), csv_bytes(localized_columns(export_table(records))),
+    csv = remembered("compare_csv", versions, lambda: csv_bytes(localized_columns(export_table(records))))
+    st.download_button(_("Download table as CSV"), csv,
                        file_name="mnist-runs.csv", mime="text/csv", icon=":material/download:", key="compare_csv",
                        help=_("Every setting of every run shown, with its results."))
 

@@ -57,8 +57,10 @@ else:
     picks = rng.choice(len(data.test_images), SAMPLE_COLUMNS * SAMPLE_ROWS, replace=False)
     st.caption(_("Random images from the {dataset} test set, 28×28 pixels each, with their labels.",
                  dataset=DATASET_INFO[name].title))
+    pictures = resources.test_image_pngs(name, picks, 4)
     for row in range(SAMPLE_ROWS):
         columns = st.columns(SAMPLE_COLUMNS)
-        for column, index in zip(columns, picks[row * SAMPLE_COLUMNS:(row + 1) * SAMPLE_COLUMNS], strict=False):
+        for column, index, picture in zip(columns, picks[row * SAMPLE_COLUMNS:(row + 1) * SAMPLE_COLUMNS],
+                                          pictures[row * SAMPLE_COLUMNS:(row + 1) * SAMPLE_COLUMNS], strict=False):
             label = class_name(data.class_names[int(data.test_labels[index])])
-            column.image(resources.test_image_png(name, index, 4), caption=label, width="stretch", output_format="PNG")
+            column.image(picture, caption=label, width="stretch", output_format="PNG")

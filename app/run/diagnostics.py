@@ -63,11 +63,13 @@ def test_diagnostics(record: RunRecord) -> None:
     labels, predicted = data.test_labels.numpy(), predictions.numpy()
     left, right = st.columns(2)
     with left:
-        st.plotly_chart(charts.confusion_figure(labels, predicted, data.class_names), key=_confusion_key(record.id),
+        st.plotly_chart(resources.finished_figure(record, "confusion", lambda: charts.confusion_figure(
+                            labels, predicted, data.class_names)), key=_confusion_key(record.id),
                         on_select=lambda: show_clicked_cell(record.id, data.class_names), selection_mode="points")
         st.caption(_("Click a cell to see its test images below."))
     with right:
-        st.plotly_chart(charts.per_class_figure(labels, predicted, data.class_names, record.id),
+        st.plotly_chart(resources.finished_figure(record, "per class", lambda: charts.per_class_figure(
+                            labels, predicted, data.class_names, record.id)),
                         key=f"per_class_{record.id}")
     gallery(record, data, labels, predicted, confidences)
 
@@ -93,12 +95,14 @@ def gallery(record: RunRecord, data, labels: np.ndarray, predicted: np.ndarray, 
     st.caption(gallery_caption(len(labels), total_wrong, total, len(shown)))
     if confidences is None:
         st.caption(_("This run was trained before confidences were stored: the images show no confidence."))
+    pictures = resources.test_image_pngs(record.config.dataset, shown, 3)
     for start in range(0, len(shown), GALLERY_COLUMNS):
         columns = st.columns(GALLERY_COLUMNS)
-        for column, index in zip(columns, shown[start:start + GALLERY_COLUMNS], strict=False):
-            column.image(resources.test_image_png(record.config.dataset, index, 3), width="stretch",
-                         output_format="PNG", caption=image_caption(names[labels[index]], names[predicted[index]],
-                                               None if confidences is None else float(confidences[index])))
+        for column, index, picture in zip(columns, shown[start:start + GALLERY_COLUMNS],
+                                          pictures[start:start + GALLERY_COLUMNS], strict=False):
+            caption = image_caption(names[labels[index]], names[predicted[index]],
+                                    None if confidences is None else float(confidences[index]))
+            column.image(picture, width="stretch", output_format="PNG", caption=caption)
 
 
 def gallery_caption(images: int, wrong: int, matching: int, shown: int) -> str:

@@ -64,8 +64,9 @@ def training_charts(record: RunRecord) -> None:
     parent = parent_losses(record.parent_id) if record.parent_id is not None else None
     earlier = None if parent is None else charts.EarlierRun(parent[1].iterations, parent[1].losses,
                                                              _("{run} (continued)", run=parent[0].name))
-    st.plotly_chart(charts.loss_figure(points.iterations, points.losses, record.id, earlier=earlier),
-                    key=f"loss_{record.id}")
+    loss = resources.finished_figure(record, f"loss {earlier.name if earlier else ''}", lambda: charts.loss_figure(
+        points.iterations, points.losses, record.id, earlier=earlier))
+    st.plotly_chart(loss, key=f"loss_{record.id}")
     if not epochs:
         st.caption(_("Accuracy per epoch appears when the first epoch ends.") if record.is_active else
                    _("This run ended before its first epoch did, so it has no accuracy per epoch."))
@@ -73,13 +74,13 @@ def training_charts(record: RunRecord) -> None:
     numbers = [m.epoch for m in epochs]
     left, right = st.columns(2)
     with left:
-        st.plotly_chart(charts.epoch_figure(numbers, [m.train_accuracy for m in epochs],
-                                            [m.val_accuracy for m in epochs], "accuracy", record.id),
-                        key=f"epoch_acc_{record.id}")
+        st.plotly_chart(resources.finished_figure(record, "epoch accuracy", lambda: charts.epoch_figure(
+            numbers, [m.train_accuracy for m in epochs], [m.val_accuracy for m in epochs], "accuracy", record.id)),
+            key=f"epoch_acc_{record.id}")
     with right:
-        st.plotly_chart(charts.epoch_figure(numbers, [m.train_loss for m in epochs],
-                                            [m.val_loss for m in epochs], "loss", record.id),
-                        key=f"epoch_loss_{record.id}")
+        st.plotly_chart(resources.finished_figure(record, "epoch loss", lambda: charts.epoch_figure(
+            numbers, [m.train_loss for m in epochs], [m.val_loss for m in epochs], "loss", record.id)),
+            key=f"epoch_loss_{record.id}")
     if all(m.val_accuracy is None for m in epochs):
         st.caption(_("No validation curve: this run used all training images (validation size 0)."))
 

@@ -11,7 +11,7 @@ import pytest
 from mnist_core.runs.failures import failure_of
 from mnist_core.runs.store import RunStore
 
-from app_harness import button, figure_titled, metric, start_app, texts, wait_until_finished
+from app_harness import button, figure_titled, figures, metric, start_app, texts, wait_until_finished
 
 PAGES = {"home": "MNIST Playground", "train": "Train a network", "draw": "Draw a digit", "compare": "Compare runs"}
 
@@ -451,3 +451,31 @@ def test_gallery_shows_confidence_and_filters_by_true_and_predicted_class(runs_r
     targets = figure["data"][1]  # the clickable layer over the heatmap
     assert targets["name"] == "cells" and len(targets["x"]) == 100 and figure["layout"]["clickmode"] == "event+select"
     assert targets["customdata"][true_class * 10 + predicted_class][0] == cell
+
+
+def test_a_finished_runs_charts_are_built_once_per_language(runs_root: Path, data_root: Path,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every student who opens an ended run sees the same charts: the server builds them once per language, not
+    on each rerun of each student's page (#25)."""
+    import streamlit as st
+
+    from app import charts
+
+    from app_harness import train_run
+
+    train_run(RunStore(runs_root), data_root, name="tested")
+    st.cache_resource.clear()
+    built = []
+    for name in ("loss_figure", "epoch_figure", "confusion_figure", "per_class_figure"):
+        original = getattr(charts, name)
+        monkeypatch.setattr(charts, name, lambda *a, _original=original, _name=name, **k: (
+            built.append(_name), _original(*a, **k))[1])
+    first = start_app("train", query=EN)
+    assert sorted(built) == ["confusion_figure", "epoch_figure", "epoch_figure", "loss_figure", "per_class_figure"]
+    first.run()
+    start_app("train", query=EN)  # another student, the same language
+    assert len(built) == 5
+    korean = start_app("train", query={**EN, "lang": "ko"})
+    assert len(built) == 10
+    titles = [figure["layout"]["title"]["text"] for figure in figures(korean)]
+    assert len(titles) == 5 and "Accuracy per class (test set)" not in titles, titles  # the Korean ones, built anew

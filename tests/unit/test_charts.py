@@ -5,6 +5,7 @@ the validated figure must send the very same JSON as the one the app sends."""
 from __future__ import annotations
 
 import json
+import math
 
 import numpy as np
 import plotly.graph_objects as go
@@ -71,3 +72,34 @@ def test_validation_does_catch_a_misspelt_property() -> None:
 def test_a_student_typed_run_name_is_plotted_as_text() -> None:
     names = [trace["name"] for trace in sent(FIGURES["compare loss, log"]())["data"]]
     assert names[0] == "lr 0.1 &lt;b&gt;bold?&lt;/b&gt;"  # plotly draws <b> as bold: escaped, it shows as typed
+
+
+def decimate_by_loop(x: list[float], y: list[float], max_points: int) -> tuple[list[float], list[float]]:
+    """An independent answer: bucket by bucket, the first lowest and first highest finite point, in order."""
+    if len(x) <= max_points:
+        return list(x), list(y)
+    buckets = max(1, max_points // 2)
+    edges = np.linspace(0, len(x), buckets + 1).astype(int)
+    keep = []
+    for start, end in zip(edges[:-1], edges[1:], strict=True):
+        finite = [i for i in range(start, end) if math.isfinite(y[i])]
+        if not finite:
+            keep.append(start)
+            continue
+        low = min(finite, key=lambda i: (y[i], i))
+        high = min(finite, key=lambda i: (-y[i], i))
+        keep += sorted({low, high})
+    return [float(x[i]) for i in keep], [float(y[i]) for i in keep]
+
+
+@pytest.mark.parametrize("length", [7, 1000, 1001, 2999, 8250])
+def test_decimation_matches_a_loop_over_the_buckets(length: int) -> None:
+    rng = np.random.default_rng(length)
+    y = rng.normal(size=length).round(1)  # rounded: many ties, where the first one must win
+    y[rng.random(length) < 0.05] = np.nan
+    y[100:140 if length > 140 else 0] = np.nan  # whole buckets of NaN
+    y[rng.random(length) < 0.01] = np.inf
+    x = list(range(1, length + 1))
+    got, want = charts.decimate(x, y.tolist()), decimate_by_loop(x, y.tolist(), charts.MAX_POINTS)
+    assert got[0] == want[0]
+    assert np.array_equal(np.array(got[1]), np.array(want[1]), equal_nan=True)
