@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import math
 import sqlite3
 import subprocess
@@ -433,3 +434,27 @@ def test_the_class_board_query_keeps_each_students_best_run_per_dataset(tmp_path
             conn.execute("UPDATE runs SET status = ?, test_accuracy = ? WHERE id = ?", (status, accuracy, run_id))
         runs[name] = run_id
     assert sorted(r.name for r in store.best_runs()) == ["a2", "a4", "b1"]  # b1: the earlier of a tie
+
+
+def test_a_connection_passes_from_an_ended_thread_to_the_next(store: RunStore) -> None:
+    """Streamlit runs reruns in new threads: the next thread takes an ended one's connection instead of opening
+    another, and a connection is never used by two live threads at once."""
+    def connection_of_a_thread() -> sqlite3.Connection:
+        seen = []
+        worker = threading.Thread(target=lambda: seen.append((store.count_runs(), store._connection())))
+        worker.start()
+        worker.join()
+        del worker
+        gc.collect()  # the ended Thread object is collected: its connection is handed back
+        return seen[0][1]
+
+    first = connection_of_a_thread()
+    assert connection_of_a_thread() is first
+    live, done, held = threading.Event(), threading.Event(), []
+    holder = threading.Thread(target=lambda: (held.append(store._connection()), live.set(), done.wait(10)))
+    holder.start()
+    live.wait(10)
+    assert store._connection() is not held[0]  # the holder still lives: this thread has a connection of its own
+    assert connection_of_a_thread() is not held[0]
+    done.set()
+    holder.join()
