@@ -88,7 +88,7 @@ def show(best: list[RunRecord]) -> None:
     st.session_state.setdefault("board_sort", "accuracy")
     sort = st.radio(_("Sort by"), list(SORTS), key="board_sort", horizontal=True, persist_state="session",
                     format_func=lambda s: _(SORTS[s]))
-    versions = (sort, record_versions(best))
+    versions = (sort, record_versions(best))  # the best runs have all ended
     table = remembered("board_table", versions, lambda: board_table(best, sort))
     st.dataframe(table, hide_index=True, placeholder="–", column_config={  # the course's rows have no times
         _(HEADERS["accuracy"]): st.column_config.NumberColumn(format="%.2f%%")})

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from pathlib import Path
+from typing import TypeVar
 
-import plotly.graph_objects as go
 import streamlit as st
 
 from app import i18n
@@ -26,6 +26,8 @@ from mnist_core.predict import DEFAULT_MODEL_PATH, load_default_model
 from mnist_core.runs.record import RunRecord
 from mnist_core.runs.store import RunStore
 from mnist_core.weights import LoadedModel, WeightsError, load_model
+
+T = TypeVar("T")
 
 
 def runs_root() -> str:
@@ -87,17 +89,18 @@ def test_image_pngs(name: str, indices: Sequence[int], factor: int) -> list[byte
 
 
 @st.cache_resource(show_spinner=False, max_entries=256)
-def _finished_figure(key: tuple, _build: Callable[[], go.Figure]) -> go.Figure:
+def _ended_run_view(key: tuple, _build: Callable[[], T]) -> T:
     return _build()
 
 
-def finished_figure(record: RunRecord, chart: str, build: Callable[[], go.Figure]) -> go.Figure:
-    """One of an ended run's charts (`chart`: which), built by `build` once per server and language: what it shows
-    can no longer change, and every student who opens the run would otherwise build the same figure again. Keyed by
-    when the run ended too: SQLite may give a deleted run's id to a new one. Figures are shared: never changed."""
+def ended_run_view(record: RunRecord, what: Hashable, build: Callable[[], T]) -> T:
+    """Something an ended run shows (`what`: which; its charts, say), built by `build` once per server and
+    language: it can no longer change, and every student who opens the run would otherwise read and build the same
+    again. Keyed by when the run ended too: SQLite may give a deleted run's id to a new one. What it gives is
+    shared by every session: never change it. A run still queued or training is built anew every time."""
     if record.is_active:
         return build()
-    return _finished_figure((runs_root(), record.id, record.finished, chart, i18n.language()), build)
+    return _ended_run_view((runs_root(), record.id, record.finished, what, i18n.language()), build)
 
 
 def _mtime(path: Path) -> float:

@@ -16,9 +16,11 @@ T = TypeVar("T")
 _MEMO_KEY = "session_memo"  # name -> (key, value)
 
 
-def remembered(name: str, key: Hashable, compute: Callable[[], T]) -> T:
+def remembered(name: str, key: Hashable | None, compute: Callable[[], T]) -> T:
     """`compute()`, or what it gave this session last time for the same `key` (the page's language is part of it:
-    the tables speak it)."""
+    the tables speak it). A key of None: computed every time."""
+    if key is None:
+        return compute()
     memo: dict[str, tuple[Hashable, object]] = st.session_state.setdefault(_MEMO_KEY, {})
     key = (i18n.language(), key)
     if name not in memo or memo[name][0] != key:
@@ -26,6 +28,9 @@ def remembered(name: str, key: Hashable, compute: Callable[[], T]) -> T:
     return memo[name][1]
 
 
-def record_versions(records: Sequence[RunRecord]) -> tuple:
-    """What a table of runs shows changes only with these: a run's name, status, results and owner's name."""
+def record_versions(records: Sequence[RunRecord]) -> tuple | None:
+    """What a view of ended runs shows changes only with these: a run's name, status, results and owner's name.
+    None while one of them is queued or training: it changes with every look."""
+    if any(r.is_active for r in records):
+        return None
     return tuple((r.id, r.name, r.status, r.finished, r.test_accuracy, r.owner_name) for r in records)

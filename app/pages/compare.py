@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import plotly.graph_objects as go
 import streamlit as st
 
 from app import charts, class_board, identity, resources, view_state
@@ -124,8 +125,9 @@ def delete_run(run_id: int) -> None:
     say("success", _("Run #{id} deleted.", id=run_id))
 
 
-def comparison(records: list[RunRecord], axis: str) -> None:
-    """The chosen runs' curves, overlaid, then the table of what differs and how they ended."""
+def comparison_figures(records: list[RunRecord], axis: str) -> tuple[go.Figure | None, go.Figure | None, int]:
+    """The chosen runs' losses overlaid and their validation accuracies (None: no curve yet), and how many runs
+    have a validation curve."""
     store = resources.store()
     losses, accuracy = [], []
     for r in records:
@@ -139,24 +141,32 @@ def comparison(records: list[RunRecord], axis: str) -> None:
         if validated:
             accuracy.append(charts.RunSeries(r.id, r.name, [m.epoch for m in validated],
                                              [m.val_accuracy for m in validated]))
+    return (charts.compare_loss_figure(losses, _(X_AXES[axis])) if losses else None,
+            charts.compare_epoch_figure(accuracy, "accuracy") if accuracy else None, len(accuracy))
+
+
+def comparison(records: list[RunRecord], axis: str) -> None:
+    """The chosen runs' curves, overlaid, then the table of what differs and how they ended."""
+    versions = record_versions(records)  # ended runs: the same figures while the choice stays
+    loss, accuracy, validated = remembered("compare_figures", versions and (versions, axis),
+                                           lambda: comparison_figures(records, axis))
     left, right = st.columns(2)
     with left:
-        if losses:
-            st.plotly_chart(charts.compare_loss_figure(losses, _(X_AXES[axis])), key="compare_loss")
+        if loss is not None:
+            st.plotly_chart(loss, key="compare_loss")
         else:
             st.caption(_("The training losses appear here as soon as a chosen run starts."))
     with right:
-        if accuracy:
-            st.plotly_chart(charts.compare_epoch_figure(accuracy, "accuracy"), key="compare_val_accuracy")
+        if accuracy is not None:
+            st.plotly_chart(accuracy, key="compare_val_accuracy")
         else:
             st.caption(_("Validation accuracy appears here when a chosen run finishes its first epoch."))
-    if accuracy and len(accuracy) < len(records):
+    if validated and validated < len(records):
         st.caption(_("Runs without a validation curve have not finished an epoch yet or use validation size 0."))
     if len(records) == 1:
         st.caption(_("One run: choose two or more to see which settings differ."))
     else:
         st.caption(_("Only the settings that differ between these runs are shown, then the final metrics."))
-    versions = record_versions(records)
     table = remembered("compare_table", versions, lambda: localized_columns(comparison_table(records)))
     st.dataframe(table, hide_index=True, placeholder="–")  # e.g. a failed run's test accuracy
     # Every setting of every run, not only the differing ones.

@@ -63,12 +63,12 @@ def test_diagnostics(record: RunRecord) -> None:
     labels, predicted = data.test_labels.numpy(), predictions.numpy()
     left, right = st.columns(2)
     with left:
-        st.plotly_chart(resources.finished_figure(record, "confusion", lambda: charts.confusion_figure(
+        st.plotly_chart(resources.ended_run_view(record, "confusion", lambda: charts.confusion_figure(
                             labels, predicted, data.class_names)), key=_confusion_key(record.id),
                         on_select=lambda: show_clicked_cell(record.id, data.class_names), selection_mode="points")
         st.caption(_("Click a cell to see its test images below."))
     with right:
-        st.plotly_chart(resources.finished_figure(record, "per class", lambda: charts.per_class_figure(
+        st.plotly_chart(resources.ended_run_view(record, "per class", lambda: charts.per_class_figure(
                             labels, predicted, data.class_names, record.id)),
                         key=f"per_class_{record.id}")
     gallery(record, data, labels, predicted, confidences)

@@ -6,6 +6,9 @@ browser session sees the same runs, whichever session (or the command line) star
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
+import plotly.graph_objects as go
 import streamlit as st
 
 from app import charts, identity, resources
@@ -49,39 +52,62 @@ def run_summary(record: RunRecord) -> None:
         st.caption(lineage_caption(record))
 
 
-def training_charts(record: RunRecord) -> None:
-    """Loss per iteration, then accuracy and loss per epoch (train vs validation) side by side."""
+@dataclass(frozen=True)
+class RunCharts:
+    """A run's training charts (None: nothing to draw yet) and whether it held out validation images."""
+
+    loss: go.Figure | None
+    accuracy: go.Figure | None
+    epoch_loss: go.Figure | None
+    has_validation: bool
+
+
+def run_charts(record: RunRecord) -> RunCharts:
+    """Read a run's curves and build its charts. RunNotFound when it was deleted."""
     store = resources.store()
-    try:
-        points, epochs = store.losses(record.id), store.epochs(record.id)
-    except RunNotFound as exc:  # deleted by another session while this one shows it
-        st.info(error_text(exc))
-        return
+    points, epochs = store.losses(record.id), store.epochs(record.id)
     if not points.iterations:
-        if record.is_active:
-            st.caption(_("The first losses appear here within a few seconds of the training starting."))
-        return
+        return RunCharts(None, None, None, False)
     parent = parent_losses(record.parent_id) if record.parent_id is not None else None
     earlier = None if parent is None else charts.EarlierRun(parent[1].iterations, parent[1].losses,
                                                              _("{run} (continued)", run=parent[0].name))
-    loss = resources.finished_figure(record, f"loss {earlier.name if earlier else ''}", lambda: charts.loss_figure(
-        points.iterations, points.losses, record.id, earlier=earlier))
-    st.plotly_chart(loss, key=f"loss_{record.id}")
+    loss = charts.loss_figure(points.iterations, points.losses, record.id, earlier=earlier)
     if not epochs:
+        return RunCharts(loss, None, None, False)
+    numbers = [m.epoch for m in epochs]
+    return RunCharts(
+        loss,
+        charts.epoch_figure(numbers, [m.train_accuracy for m in epochs], [m.val_accuracy for m in epochs],
+                            "accuracy", record.id),
+        charts.epoch_figure(numbers, [m.train_loss for m in epochs], [m.val_loss for m in epochs], "loss", record.id),
+        any(m.val_accuracy is not None for m in epochs))
+
+
+def training_charts(record: RunRecord) -> None:
+    """Loss per iteration, then accuracy and loss per epoch (train vs validation) side by side."""
+    try:
+        # The run it continues is part of the key: renamed, its name in the legend changes.
+        parent = resources.store().get(record.parent_id).name if record.parent_id is not None else None
+    except RunNotFound:
+        parent = None
+    try:
+        shown = resources.ended_run_view(record, ("training charts", parent), lambda: run_charts(record))
+    except RunNotFound as exc:  # deleted by another session while this one shows it
+        st.info(error_text(exc))
+        return
+    if shown.loss is None:
+        if record.is_active:
+            st.caption(_("The first losses appear here within a few seconds of the training starting."))
+        return
+    st.plotly_chart(shown.loss, key=f"loss_{record.id}")
+    if shown.accuracy is None:
         st.caption(_("Accuracy per epoch appears when the first epoch ends.") if record.is_active else
                    _("This run ended before its first epoch did, so it has no accuracy per epoch."))
         return
-    numbers = [m.epoch for m in epochs]
     left, right = st.columns(2)
-    with left:
-        st.plotly_chart(resources.finished_figure(record, "epoch accuracy", lambda: charts.epoch_figure(
-            numbers, [m.train_accuracy for m in epochs], [m.val_accuracy for m in epochs], "accuracy", record.id)),
-            key=f"epoch_acc_{record.id}")
-    with right:
-        st.plotly_chart(resources.finished_figure(record, "epoch loss", lambda: charts.epoch_figure(
-            numbers, [m.train_loss for m in epochs], [m.val_loss for m in epochs], "loss", record.id)),
-            key=f"epoch_loss_{record.id}")
-    if all(m.val_accuracy is None for m in epochs):
+    left.plotly_chart(shown.accuracy, key=f"epoch_acc_{record.id}")
+    right.plotly_chart(shown.epoch_loss, key=f"epoch_loss_{record.id}")
+    if not shown.has_validation:
         st.caption(_("No validation curve: this run used all training images (validation size 0)."))
 
 

@@ -4,12 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 import socket
 import sqlite3
-import threading
 import time
-import weakref
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -23,6 +20,7 @@ from mnist_core import settings
 from mnist_core.config import TrainConfig
 from mnist_core.events import EpochMetrics, LossPoints, Progress
 from mnist_core.runs.class_rules import OwnerUsage, rules_in_force
+from mnist_core.runs.connections import ThreadConnections
 from mnist_core.runs.failures import PROCESS_ENDED, Failure
 from mnist_core.runs.names import clean_run_name, default_run_name
 from mnist_core.runs.permissions import COMMAND_LINE, Actor, NotPermitted, check_may_change_in
@@ -63,50 +61,14 @@ class RunStore:
         self.root = Path(root) if root is not None else settings.runs_dir()
         self.root.mkdir(parents=True, exist_ok=True)
         self.db_path = self.root / "runs.sqlite3"
-        self._local = threading.local()
-        self._idle: list[tuple[sqlite3.Connection, int]] = []  # ended threads' connections, with their process
-        self._idle_lock = threading.Lock()
+        self._connections = ThreadConnections(self.db_path, BUSY_TIMEOUT_S)
         self._host = socket.gethostname()
         self._create_schema()
         self.recover_interrupted()
 
     # -- connections -------------------------------------------------------------------------------
     def _connection(self) -> sqlite3.Connection:
-        # One connection per thread at a time (sqlite3 connections are not thread-safe) and per process (not
-        # fork-safe). A thread that ended hands its connection on to a later thread: Streamlit runs the reruns of a
-        # page in threads of their own, and opening a connection (then SQLite reading the schema on its first
-        # statement) was a tenth of a plain page's rerun on a class's server (py-spy, scripts/bench_page_cost.py).
-        conn = getattr(self._local, "conn", None)
-        if conn is None or self._local.pid != os.getpid():
-            conn = self._idle_connection() or self._open_connection()
-            self._local.conn, self._local.pid = conn, os.getpid()
-            weakref.finalize(threading.current_thread(), self._hand_back, conn, os.getpid())
-        return conn
-
-    def _open_connection(self) -> sqlite3.Connection:
-        conn = sqlite3.connect(self.db_path, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False)
-        conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
-        conn.execute("PRAGMA foreign_keys = ON")
-        conn.execute("PRAGMA synchronous = NORMAL")  # durable enough in WAL; commits stay fast
-        return conn
-
-    def _idle_connection(self) -> sqlite3.Connection | None:
-        with self._idle_lock:
-            while self._idle:
-                conn, pid = self._idle.pop()
-                if pid == os.getpid():
-                    return conn
-        return None
-
-    def _hand_back(self, conn: sqlite3.Connection, pid: int) -> None:
-        """Called once the thread that used `conn` is gone (its Thread object collected)."""
-        if pid != os.getpid():
-            return
-        if conn.in_transaction:  # its thread died inside a write: the next thread starts afresh
-            conn.close()
-            return
-        with self._idle_lock:
-            self._idle.append((conn, pid))
+        return self._connections.get()
 
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
