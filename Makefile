@@ -20,7 +20,7 @@ data: $(STAMP)
 	$(PY) -m mnist_core data status
 
 run: data
-	$(VENV)/bin/streamlit run streamlit_app.py --browser.gatherUsageStats false --server.fileWatcherType none
+	$(PY) -m app.serve --browser.gatherUsageStats false --server.fileWatcherType none
 
 test: $(STAMP)
 	$(PY) -m pytest

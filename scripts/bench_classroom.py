@@ -66,9 +66,10 @@ def cpu_seconds(process: psutil.Process) -> float:
 
 
 class App:
-    """`streamlit run streamlit_app.py` on a free port with its own runs directory."""
+    """`streamlit run streamlit_app.py` (or `launcher`, e.g. app.serve's) on a free port with its own runs
+    directory."""
 
-    def __init__(self, runs: Path) -> None:
+    def __init__(self, runs: Path, launcher: tuple[str, ...] = ("-m", "streamlit", "run", "streamlit_app.py")) -> None:
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             self.port = s.getsockname()[1]
@@ -76,7 +77,7 @@ class App:
         env = {**os.environ, "MNIST_PLAYGROUND_RUNS": str(runs), "MNIST_PLAYGROUND_DATA": str(settings.data_dir())}
         with open(runs / "streamlit.log", "wb") as log:  # the server keeps its own copy of the file handle
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "streamlit", "run", "streamlit_app.py", "--server.headless", "true",
+                [sys.executable, *launcher, "--server.headless", "true",
                  "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none",
                  "--server.address", "127.0.0.1", "--server.port", str(self.port)],
                 cwd=PROJECT, env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)

@@ -40,7 +40,10 @@ _HIDE_TOOLBAR = """
 (() => {
   const hide = () => document.querySelectorAll("*").forEach((host) => {
     const root = host.shadowRoot;
-    if (!root || !root.querySelector(".dc-toolbar") || root.querySelector("style[data-hide-toolbar]")) return;
+    // Into every shadow root, whether the toolbar is drawn in it yet or not: the component fills its root after
+    // adding it to the page, and changes inside a shadow root never reach the observer below. The rule only
+    // matches the canvas's toolbar.
+    if (!root || root.querySelector("style[data-hide-toolbar]")) return;
     const style = document.createElement("style");
     style.dataset.hideToolbar = "1";
     style.textContent = ".dc-toolbar { display: none !important; }";
