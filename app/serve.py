@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import sys
 import threading
+import time
 from pathlib import Path
 
 APP = Path(__file__).resolve().parent.parent / "streamlit_app.py"
@@ -21,6 +22,7 @@ log = logging.getLogger(__name__)
 
 def warm_up() -> None:
     """Import what the pages import and load the datasets present (each cached for the life of the process)."""
+    started = time.monotonic()
     try:
         import app.class_board  # noqa: F401  (each import: its modules cached for the first page that needs them)
         import app.draw.collect  # noqa: F401
@@ -34,6 +36,7 @@ def warm_up() -> None:
         for status in dataset_status():
             if status.present:
                 load_dataset(status.name)  # what resources.dataset reads: the same process-wide cache
+        print(f"Warmed up in {time.monotonic() - started:.1f} s: the first student need not wait.", file=sys.stderr)
     except Exception:  # a warm-up never stops the server: the page that needs it will say what is wrong
         log.exception("warming up the app failed; its pages load what they need on their first visit")
 
