@@ -66,8 +66,7 @@ def cpu_seconds(process: psutil.Process) -> float:
 
 
 class App:
-    """`streamlit run streamlit_app.py` (or `launcher`, e.g. app.serve's) on a free port with its own runs
-    directory."""
+    """`streamlit run streamlit_app.py` (or `launcher`) on a free port with its own runs directory."""
 
     def __init__(self, runs: Path, launcher: tuple[str, ...] = ("-m", "streamlit", "run", "streamlit_app.py")) -> None:
         with socket.socket() as s:
