@@ -24,6 +24,8 @@ their owner id so it stays the same across reloads.
 
 from __future__ import annotations
 
+import time
+
 import streamlit as st
 
 from app import resources, teacher
@@ -42,6 +44,10 @@ _TOKEN_KEY, _OWNER_KEY, _NAME_KEY = "identity_token", "identity_owner", "identit
 # The recovery code this session knows: missing = not looked at yet (the cookie's, if any), "" = none.
 _CODE_KEY = "identity_code"
 _WRITTEN_KEY, _MESSAGE_KEY = "identity_cookies_written", "identity_message"
+_CHECKED_KEY = "identity_token_checked"  # time.monotonic() of the token's last check in this session
+# A rerun asks for the owner several times (sidebar, page, permission checks); one database read answers them all.
+# A token withdrawn on another computer stops acting here within this many seconds.
+TOKEN_RECHECK_S = 1.0
 _MARKDOWN = "[]()<>*_`~#|\\$:!{}"
 
 
@@ -80,16 +86,21 @@ def _old_name(ids: Identities, owner: str, bookmark: str | None) -> str:
 
 
 def owner_id() -> str:
-    """This browser's owner_id. Its token is checked on every call (one read): a token withdrawn by "give me a new
-    one" on another computer must not keep acting in a session opened before."""
+    """This browser's owner_id. Its token is checked again (one read) once TOKEN_RECHECK_S passed since the last
+    check: a token withdrawn by "give me a new one" on another computer must not keep acting in a session opened
+    before."""
     state = st.session_state
     if _OWNER_KEY not in state:
         _first_look()
+    if time.monotonic() - state.get(_CHECKED_KEY, -TOKEN_RECHECK_S) < TOKEN_RECHECK_S:
+        return state[_OWNER_KEY]
     if _identities().resolve(state[_TOKEN_KEY]) is None:
+        state.pop(_CHECKED_KEY, None)
         st.warning(_("This browser's identity was replaced with “give me a new one”, here or on another computer. "
                      "Reload the page. If that happened on another computer, enter your new recovery code under "
                      "“Move to another computer”."))
         st.stop()
+    state[_CHECKED_KEY] = time.monotonic()
     return state[_OWNER_KEY]
 
 

@@ -22,7 +22,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_class_load import PAGES, App, Figures, Student, digit_drawings, draw, start_training, wait_for_runs  # noqa: E402
+from bench_class_load import PAGES, Figures, Student, digit_drawings, draw, start_training, wait_for_runs  # noqa: E402
+from bench_server import App  # noqa: E402
 
 from mnist_core.config import preset_config  # noqa: E402
 from mnist_core.runs.store import RunStore  # noqa: E402

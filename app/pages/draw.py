@@ -18,7 +18,7 @@ from app.ui_settings import KEEP
 from app.user_text import markdown_text
 from mnist_core.cost import RunTooLarge
 from mnist_core.image_files import ImageFileError
-from mnist_core.predict import predict, preprocess_for
+from mnist_core.predict import Prediction, predict, preprocess_for
 from mnist_core.preprocess import Drawing
 from mnist_core.runs.record import RunRecord
 from mnist_core.runs.store import RunNotFound
@@ -91,6 +91,13 @@ def test_accuracy(choice: object) -> float | None:
 
 
 readings: dict[tuple, Drawing] = {}  # this rerun's drawing as each kind of model reads it
+answers: dict[object, Prediction] = {}  # this rerun's answer of each model asked (the chosen one is asked twice)
+
+
+def answer_of(choice: object, loaded: LoadedModel, drawing: Drawing) -> Prediction:
+    if choice not in answers:
+        answers[choice] = predict(loaded, drawing)
+    return answers[choice]
 
 
 def read(loaded: LoadedModel, pixels: np.ndarray) -> Drawing:
@@ -157,7 +164,7 @@ with result:
             st.container(key="touch_draw_hint").info(_(EMPTY_HINT_TOUCH))
         draw_pad.compact_answer(answer_slot[0], None, None)
     else:
-        answer = predict(loaded, drawing)
+        answer = answer_of(choice, loaded, drawing)
         prediction_view.show_answer(loaded, drawing, answer)
         draw_pad.compact_answer(answer_slot[0], *prediction_view.compact_words(drawing, answer))
         collect.offer(loaded, drawing, pixels)  # add it to the class set (#20)
@@ -180,7 +187,7 @@ else:
                            reason=error_text(exc)))
                 continue
             seen = read(model, pixels)
-            answer = predict(model, seen)
+            answer = answer_of(other, model, seen)
             if seen.unreadable:
                 st.metric(model_title(model), "—", _("too small or thin to read"), delta_color="off",
                           delta_arrow="off")

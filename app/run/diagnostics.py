@@ -49,8 +49,9 @@ def show_clicked_cell(run_id: int, class_names: Sequence[str]) -> None:
 def test_diagnostics(record: RunRecord) -> None:
     """Confusion matrix, per-class accuracy and the gallery of the 10,000 test images."""
     store = resources.store()
-    try:
-        predictions, confidences = store.test_predictions(record.id), store.test_confidences(record.id)
+    try:  # two BLOBs (90 kB) read and decoded once per ended run, not on every rerun of every student watching
+        predictions, confidences = resources.ended_run_view(
+            record, "test predictions", lambda: (store.test_predictions(record.id), store.test_confidences(record.id)))
     except RunNotFound:
         return  # deleted meanwhile; the training charts already said so
     if predictions is None:
