@@ -97,6 +97,9 @@ def build_parser() -> argparse.ArgumentParser:
     importer = data_cmd.add_parser("import", help="copy the four .gz files from a folder, md5-checked")
     importer.add_argument("dir", type=Path)
     importer.add_argument("--dataset", choices=DATASETS, help="default: whichever datasets the folder holds")
+    serve = commands.add_parser("serve-jobs", help="train the queue that app processes sharing the run store fill "
+                                "(they run with MNIST_PLAYGROUND_TRAINER=elsewhere; make serve-class starts both)")
+    serve.add_argument("--device", help="cpu, cuda, mps (default: the best available)")
     class_set_commands.add_commands(commands)
     course_table_command.add_parser(commands)
     return parser
@@ -125,7 +128,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     check_fits(config)  # RunTooLarge: named field, before anything is stored or loaded
     load_dataset(config.dataset)  # a missing or damaged dataset is reported before any run is stored
     store = RunStore()
-    run_id = store.create_run(config, name=args.name)
+    # Running from the start: this process trains it, so it never waits in the class's queue, where a server
+    # sharing the store would claim it and train it a second time.
+    run_id = store.create_run(config, name=args.name, status="running")
     bar = tqdm(total=config.total_iterations, unit="it", file=sys.stderr, dynamic_ncols=True,
                desc=f"run {run_id}", disable=None)
 
@@ -313,6 +318,25 @@ def cmd_data(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_serve_jobs(args: argparse.Namespace) -> int:
+    import signal
+    import threading
+
+    from mnist_core import settings
+    from mnist_core.backends.jobs import JobManager
+    from mnist_core.runs.store import RunStore
+
+    store, ended = RunStore(), threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: ended.set())
+    jobs = JobManager(store, data_root=settings.data_dir(), device=args.device, dispatch=True)
+    print(f"Training the queue of {store.root}, {jobs.max_concurrent} runs at once. Ctrl+C stops.", flush=True)
+    while not ended.wait(1.0):
+        pass
+    jobs.shutdown(wait=True, timeout=60.0)  # the runs it trains end as "stopped", their weights kept
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     # Arguments and a train command's config are checked before torch is imported (seconds on a laptop), so a
     # typo is answered at once.
@@ -329,7 +353,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     commands = {"train": cmd_train, "predict": cmd_predict, "calibrate": cmd_calibrate, "runs": cmd_runs,
                 "data": cmd_data, **dict.fromkeys(class_set_commands.COMMANDS, class_set_commands.run),
-                "course-table": course_table_command.cmd_course_table}
+                "course-table": course_table_command.cmd_course_table, "serve-jobs": cmd_serve_jobs}
     try:
         return commands[args.command](args)
     except (UsageError, DatasetUnavailable, WeightsError, RunNotFound, ValueError) as exc:

@@ -52,7 +52,7 @@ def cmd_course_table(args: argparse.Namespace) -> int:
         rates = table_runs.probe_samples_per_s([p.config for p in missing], data, workers)
         _say(f"estimated time: about {_minutes(table_runs.estimate_seconds(missing, rates, workers))} with "
              f"{workers} runs at once, at this machine's speed now (a few training steps of each network)")
-        jobs = JobManager(store, max_concurrent=workers, device=args.device)
+        jobs = JobManager(store, max_concurrent=workers, device=args.device, dispatch=True)
         try:
             submitted = table_runs.submit_missing(jobs, plan, have)
             _follow(store, submitted, started)

@@ -17,6 +17,7 @@ DEVICE_ENV = "MNIST_PLAYGROUND_DEVICE"
 MAX_JOBS_ENV = "MNIST_PLAYGROUND_MAX_JOBS"
 RAY_ADDRESS_ENV = "MNIST_PLAYGROUND_RAY_ADDRESS"
 TEACHER_KEY_ENV = "MNIST_PLAYGROUND_TEACHER_KEY"
+TRAINER_ENV = "MNIST_PLAYGROUND_TRAINER"
 WORKER_IDLE_ENV = "MNIST_PLAYGROUND_WORKER_IDLE_S"
 DEFAULT_WORKER_IDLE_S = 60.0  # a minute: a class's next run rarely waits on a fresh worker, memory soon comes back
 
@@ -77,6 +78,16 @@ def worker_idle_s() -> float:
 def teacher_key() -> str | None:
     """MNIST_PLAYGROUND_TEACHER_KEY: the key that unlocks teacher mode; None (no teacher mode) when unset."""
     return _get(TEACHER_KEY_ENV) or None
+
+
+def trains_here() -> bool:
+    """MNIST_PLAYGROUND_TRAINER: "here" (the default) trains this process's queue in worker processes it starts;
+    "elsewhere" only queues runs, for another process sharing the store to train (`make serve-class`: several app
+    processes and one `python -m mnist_core serve-jobs`). ValueError for anything else."""
+    raw = _get(TRAINER_ENV).lower() or "here"
+    if raw not in ("here", "elsewhere"):
+        raise ValueError(f'{TRAINER_ENV} must be "here" or "elsewhere", got {raw!r}')
+    return raw == "here"
 
 
 def ray_address() -> str | None:

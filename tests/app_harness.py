@@ -106,12 +106,21 @@ def canvas_value(pixels: np.ndarray | None) -> dict[str, Any]:
 
 def train_run(store: RunStore, data_root: Path, config: TrainConfig = QUICK, name: str | None = None,
               owner: Actor = COMMAND_LINE) -> int:
-    """A real, finished run in the store (trained in this thread, as a JobManager worker would)."""
+    """A real, finished run in the store (trained in this thread, as a JobManager worker would). Running from the
+    start, as the command line's: a queued run would be a server's to train (runs.queue), a second time."""
     from mnist_core.backends.execution import execute_run
 
-    run_id = store.create_run(config, name=name, owner=owner)
+    run_id = store.create_run(config, name=name, owner=owner, status="running")
     assert execute_run(store, run_id, config, data_root=data_root) is not None, store.get(run_id).error
     return run_id
+
+
+def hold_in_line(store: RunStore, run_id: int) -> None:
+    """Keep a queued run queued: this test's process claims it as a dispatcher that has not started it yet, so no
+    server sharing the store trains it (runs.queue). Stop it at the end of the test."""
+    from mnist_core.runs.queue import RunQueue, dispatcher_name
+
+    assert RunQueue(store).claim(run_id, dispatcher_name()), f"run {run_id} is not waiting"
 
 
 def wait_until_finished(store: RunStore, run_ids: list[int], timeout_s: float = 60) -> None:

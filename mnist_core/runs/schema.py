@@ -32,6 +32,12 @@ ADDED_COLUMNS = {
     "test_confidences": "BLOB",  # uint8 [10000]: each test prediction's softmax probability, in 1/255 steps
     "error_facts": "TEXT",  # a failure's kind and facts as JSON (runs.failures); `error` holds its English line
     "weights_bytes": "INTEGER",  # the weights file's size, counted against its owner's disk quota
+    # The training queue (runs.queue): a run's job kind, whose turn it takes, the dispatcher that claimed it, a stop
+    # asked for while a dispatcher holds it.
+    "task": "TEXT",  # plain JSON (backends.tasks), NULL for a plain run
+    "turn_owner": "TEXT",  # the owner_id whose fair turns it takes; NULL for the teacher's and the command line's
+    "claimed_by": "TEXT",
+    "stop_requested": "REAL",
 }
 
 

@@ -126,11 +126,13 @@ class RunStore:
     def create_runs(
         self, configs: Sequence[TrainConfig], names: Sequence[str | None], *, group_id: str | None = None,
         status: str = "queued", owner: Actor = COMMAND_LINE, parent_id: int | None = None,
-        admit: Callable[[OwnerUsage], None] | None = None,
+        admit: Callable[[OwnerUsage], None] | None = None, task: dict | None = None,
     ) -> list[int]:
         """Insert several runs in one write transaction, all or none. `admit(usage)` is called inside it with what
         `owner` and the class use (runs_of: OwnerUsage), and may raise to refuse them (the class rules' quotas): no
-        other writer can insert between that count and these rows."""
+        other writer can insert between that count and these rows. `task`: their job kind as plain JSON
+        (backends.tasks). A student's queued runs take turns in the queue (runs.queue); the teacher's and the command
+        line's do not."""
         check_status(status)
         names = [None if name is None else clean_run_name(name) for name in names]
         with self._write() as conn:
@@ -141,9 +143,11 @@ class RunStore:
                 run_id = next_run_id(conn)
                 conn.execute(
                     "INSERT INTO runs (id, name, created, config, status, group_id, started, owner_pid, owner_host, "
-                    "owner_start, owner_id, owner_name, parent_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    "owner_start, owner_id, owner_name, parent_id, task, turn_owner) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (run_id, name or default_run_name(run_id, config), now, config.to_json(), status, group_id,
-                     now if status == "running" else None, *self._owner(), owner.owner_id, owner.name, parent_id),
+                     now if status == "running" else None, *self._owner(), owner.owner_id, owner.name, parent_id,
+                     None if task is None else json.dumps(task), None if owner.may_change_any else owner.owner_id),
                 )
                 run_ids.append(run_id)
         return run_ids

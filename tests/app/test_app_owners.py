@@ -18,7 +18,7 @@ from mnist_core.runs.class_rules import ClassRules, load_rules
 from mnist_core.runs.permissions import NotPermitted
 from mnist_core.runs.store import RunStore
 
-from app_harness import QUICK, button, start_app, student, texts, train_run
+from app_harness import QUICK, button, hold_in_line, start_app, student, texts, train_run
 
 ANN_TOKEN = "ann-secret-token-0123456789abcdefgh"
 BEN_TOKEN = "ben-secret-token-0123456789abcdefgh"
@@ -295,9 +295,11 @@ def test_the_board_csv_opens_in_excel_with_korean_names() -> None:
 def test_the_sidebar_lists_my_trainings_first_and_a_race_as_one_group(store: RunStore) -> None:
     query, ann = student(ANN_TOKEN, "Ann")
     _, ben = student(BEN_TOKEN, "Ben")
-    bens = store.create_run(QUICK, name="ben solo", owner=ben)  # queued: nothing trains them in this test
+    bens = store.create_run(QUICK, name="ben solo", owner=ben)
     race = [store.create_run(QUICK.replace(optimizer=o), name=f"race · {o}", group_id="race-test", owner=ann)
             for o in ("sgd", "adam")]
+    for run_id in (bens, *race):
+        hold_in_line(store, run_id)  # queued: the page's JobManager does not train them in this test
     app = start_app("train", query)
     captions = [c.value for c in app.sidebar.caption]
     order = [next(i for i, c in enumerate(captions) if text in c)
@@ -350,3 +352,22 @@ def test_compare_shows_a_whole_four_way_race_first(store: RunStore) -> None:
         store.set_status(run_id, "stopped")  # as if stopped before training: listed, nothing left to train
     app = start_app("compare", query)
     assert sorted(app.multiselect(key="compare_runs").value) == racers  # all four, not the newest three
+
+
+def test_a_token_withdrawn_elsewhere_stops_the_session_once_the_recheck_is_due(
+        store: RunStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The token is read once per TOKEN_RECHECK_S, not on every owner lookup of a rerun; once due, a withdrawn token
+    stops the page."""
+    from app import identity
+    from mnist_core.runs.identities import Identities
+
+    app = start_app("train", ENGLISH)
+    token, owner = app.session_state["identity_token"], app.session_state["identity_owner"]
+    Identities(store).rotate(owner)  # "give me a new one" on another computer
+    assert Identities(store).resolve(token) is None
+    monkeypatch.setattr(identity, "TOKEN_RECHECK_S", 3600.0)  # still inside the window: no read, the page works
+    app.run()
+    assert not any("identity was replaced" in w for w in texts(app, "warning"))
+    monkeypatch.setattr(identity, "TOKEN_RECHECK_S", 0.0)  # the window passed
+    app.run()
+    assert any("identity was replaced" in w for w in texts(app, "warning"))

@@ -26,6 +26,7 @@ from app_harness import (
     canvas_rgba,
     canvas_value,
     figures,
+    hold_in_line,
     mnist_test_digits,
     start_app,
     student,
@@ -58,6 +59,7 @@ def hostile(store: RunStore, data_root: Path):
     racers = [store.create_run(QUICK.replace(optimizer=o), name=name, group_id="race-hostile", owner=ann)
               for o, name in zip(("sgd", "momentum"), RUN_NAMES, strict=True)]
     store.set_status(racers[0], "running")
+    hold_in_line(store, racers[1])  # else the page's JobManager trains it
     yield finished
     for run_id in racers:
         store.set_status(run_id, "stopped")

@@ -20,7 +20,7 @@ from app.user_text import WORD_JOINER
 from mnist_core.runs.permissions import Actor
 from mnist_core.runs.store import RunStore
 
-from app_harness import QUICK, train_run
+from app_harness import QUICK, hold_in_line, train_run
 from browser_support import AppServer, main, mnist_test_digit, open_page, screenshot, sidebar, wait_for_idle, wait_until
 
 pytestmark = pytest.mark.browser
@@ -45,7 +45,8 @@ NO_MARKUP = {"links": 0, "images": 0, "katex": 0, "colored": 0, "big": 0}
 @pytest.fixture
 def a_runs(app_server: AppServer) -> Iterator[list[int]]:
     """A's two finished runs (two optimizers: two curves), then a race of A's under the same names: one racer
-    running, one queued (nothing trains them: they show in every sidebar until the test ends)."""
+    running, one queued (nothing trains them: they show in every sidebar until the test ends; the queued one is held
+    in line, or the server would train it)."""
     store = RunStore(app_server.runs_dir)
     a = Actor("hostile-names-student-a", OWNER)
     finished = [train_run(store, app_server.data_dir, config, name=name, owner=a)
@@ -53,6 +54,7 @@ def a_runs(app_server: AppServer) -> Iterator[list[int]]:
     racers = [store.create_run(QUICK.replace(optimizer=o), name=name, group_id="hostile-race", owner=a)
               for o, name in zip(("sgd", "momentum"), RUN_NAMES, strict=True)]
     store.set_status(racers[0], "running")
+    hold_in_line(store, racers[1])
     yield finished
     for run_id in racers:
         store.set_status(run_id, "stopped")

@@ -212,3 +212,24 @@ def test_calibrate_needs_held_out_images_and_one_target(cli, tmp_path: Path) -> 
     assert refused.returncode == 1 and "nothing held out" in refused.stderr
     both = cli("calibrate")
     assert both.returncode == 2 and both.stderr.strip() == "mnist_core: error: give either a weights file or --run ID"
+
+
+def test_a_command_line_run_never_waits_in_the_class_queue(cli_in_process, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`train` trains its run itself: the run must never be "waiting" in the store, where an app server sharing the
+    store would claim it and train it a second time (runs.queue)."""
+    from mnist_core.backends import execution
+    from mnist_core.runs.queue import RunQueue
+
+    seen: dict[str, list[int]] = {}
+    real_execute_run = execution.execute_run
+
+    def execute_run(store, run_id, config, **kwargs):
+        seen["waiting"] = RunQueue(store).waiting_ids()  # what a dispatcher's next look would find
+        seen["run"] = [run_id]
+        return real_execute_run(store, run_id, config, **kwargs)
+
+    monkeypatch.setattr(execution, "execute_run", execute_run)
+    proc = cli_in_process("train", *TINY, "--json")
+    assert proc.returncode == 0, proc.stderr
+    assert seen["run"] == [json.loads(proc.stdout.strip().splitlines()[-1])["run_id"]]
+    assert seen["waiting"] == []
