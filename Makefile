@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-$(shell cksum < requirements.txt | cut -d' ' -f1)
 # Where a copy of the raw dataset files may lie (a school share, a USB stick); imported md5-checked if present.
 SHARED_DATA ?= ../shared/data
 
-.PHONY: run test test-fast lint bench data ray-head
+.PHONY: run serve-class test test-fast lint bench data ray-head
 
 $(STAMP): requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -21,6 +21,11 @@ data: $(STAMP)
 
 run: data
 	$(PY) -m app.serve --browser.gatherUsageStats false --server.fileWatcherType none
+
+# A whole class on every core: nginx in front of one app process per core and one trainer (README, "A whole class
+# on one server"). Needs nginx: sudo apt-get install nginx-light.
+serve-class: data
+	$(PY) -m app.serve_class --browser.gatherUsageStats false --server.fileWatcherType none
 
 test: $(STAMP)
 	$(PY) -m pytest

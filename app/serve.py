@@ -42,8 +42,12 @@ def warm_up() -> None:
 
 
 def main(argv: list[str]) -> int:
-    threading.Thread(target=warm_up, name="warm-up", daemon=True).start()
+    # Streamlit first, then the warm-up beside the starting server: importing both at once from two threads can
+    # meet in the middle of one import cycle (plotly asks for pandas while streamlit imports plotly), and Python
+    # then hands one thread a half-imported module (seen on a busy machine: "partially initialized module 'pandas'").
     from streamlit.web import cli
+
+    threading.Thread(target=warm_up, name="warm-up", daemon=True).start()
 
     sys.argv = ["streamlit", "run", str(APP), *argv]
     return cli.main()

@@ -66,7 +66,8 @@ def free_port() -> int:
 
 @dataclass
 class AppServer:
-    """A `streamlit run streamlit_app.py` subprocess, with its own data and runs directories."""
+    """A `streamlit run streamlit_app.py` subprocess (or another launcher's), with its own data and runs
+    directories."""
 
     process: subprocess.Popen
     port: int
@@ -115,7 +116,11 @@ class AppServer:
             self.process.wait(timeout=10)
 
 
-def start_app_server(work_dir: Path, env: dict[str, str] | None = None) -> AppServer:
+STREAMLIT_RUN = ("-m", "streamlit", "run", "streamlit_app.py")
+
+
+def start_app_server(work_dir: Path, env: dict[str, str] | None = None,
+                     launcher: tuple[str, ...] = STREAMLIT_RUN) -> AppServer:
     data = seed_data_dir(work_dir / "data")
     runs = work_dir / "runs"
     runs.mkdir(parents=True, exist_ok=True)
@@ -125,7 +130,7 @@ def start_app_server(work_dir: Path, env: dict[str, str] | None = None) -> AppSe
     # not depend on whether the idle timeout retired a worker between tests (test_worker_lifecycle covers it).
     env = {"MNIST_PLAYGROUND_WORKER_IDLE_S": "0", **os.environ, **(env or {}), "MNIST_PLAYGROUND_DATA": str(data),
            "MNIST_PLAYGROUND_RUNS": str(runs), "PYTHONUNBUFFERED": "1"}
-    command = [sys.executable, "-m", "streamlit", "run", "streamlit_app.py", "--server.headless", "true",
+    command = [sys.executable, *launcher, "--server.headless", "true",
                "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none",
                "--server.address", "127.0.0.1", "--server.port", str(port)]
     with open(log_path, "wb") as log:
