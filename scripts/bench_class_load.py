@@ -1,6 +1,11 @@
 """Class load benchmark (#25): a whole class on one server, speaking Streamlit's own websocket protocol.
 
     .venv/bin/python scripts/bench_class_load.py [--students 30] [--runs 4] [--duration 180] [--json]
+                                                 [--processes N] [--cpus 0,1]
+
+The server is what `make run` starts (app.serve); `--processes N`: the class behind nginx, N app processes and one
+trainer (`make serve-class`), whose CPU and RSS are printed together and for the busiest process. `--cpus`: the
+cores (taskset) the server and all it starts may use. The measuring starts once the server has warmed up.
 
 1. Alone: `--runs` students each open Train with a 2-epoch mlp-3 in its link and press Start; nobody else is
    connected. Their samples/s together is the reference.
@@ -43,8 +48,9 @@ PROJECT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT))
 sys.path.insert(0, str(PROJECT / "scripts"))
 
-from bench_classroom import App  # noqa: E402
+from bench_server import APP_SERVE, App, ServerWatch, serve_class  # noqa: E402
 
+from app.serve_class import ROUTE_COOKIE  # noqa: E402
 from app.share_link import query_of  # noqa: E402
 from mnist_core.config import preset_config  # noqa: E402
 from mnist_core.runs.identities import new_token  # noqa: E402
@@ -73,7 +79,8 @@ class Student:
 
     def __init__(self, port: int, lang: str, figures: Figures) -> None:
         self.port, self.lang, self.figures = port, lang, figures
-        self.cookie = f"mnist_playground_me={new_token()}"
+        # Its identity, and behind nginx (--processes) the route key that keeps it on one app process.
+        self.cookie = f"mnist_playground_me={new_token()}; {ROUTE_COOKIE}={new_token()}"
         self.ws = None
         self.reader: asyncio.Task | None = None
         self.waiting: asyncio.Future | None = None
@@ -287,26 +294,6 @@ async def train_alone(app: App, store: RunStore, runs: int, config) -> float:
     return runs_rate(store, ids)
 
 
-class ServerWatch:
-    """The server process's CPU (its own, not its workers') over windows, and its peak RSS, sampled every second."""
-
-    def __init__(self, app: App) -> None:
-        self.app, self.peak_rss, self.marks = app, 0, {}
-        self.task = asyncio.create_task(self._sample())
-
-    async def _sample(self) -> None:
-        while True:
-            self.peak_rss = max(self.peak_rss, self.app.ps.memory_info().rss)
-            await asyncio.sleep(1)
-
-    def mark(self, name: str) -> None:
-        self.marks[name] = (time.monotonic(), self.app.cpu_seconds())
-
-    def cores(self, start: str, end: str) -> float:
-        (t0, c0), (t1, c1) = self.marks[start], self.marks[end]
-        return (c1 - c0) / max(t1 - t0, 1e-9)
-
-
 async def the_class(app: App, store: RunStore, args: argparse.Namespace, config) -> dict:
     rng, figures = random.Random(args.seed), Figures()
     drawings = digit_drawings(50)
@@ -338,22 +325,27 @@ async def the_class(app: App, store: RunStore, args: argparse.Namespace, config)
             "predictions_right": figures.predictions[0], "predictions": figures.predictions[1],
             "server_cpu_runs_live": round(watch.cores("start", "runs ended"), 3),
             "server_cpu_no_run_live": round(watch.cores("runs ended", "end"), 3),
+            "server_cpu_no_run_live_busiest": round(max(watch.cores_each("runs ended", "end")), 3),
             "server_cpu_nobody_connected": round(watch.cores("idle", "idle end"), 3),
             "no_run_live_s": round(watch.marks["end"][0] - watch.marks["runs ended"][0], 1),
-            "server_peak_rss_gb": round(watch.peak_rss / 2**30, 2), "runs_samples_per_s": runs_rate(store, ids)}
+            "server_peak_rss_gb": round(watch.peak_rss / 2**30, 2),
+            "server_peak_rss_busiest_gb": round(watch.peak_rss_busiest / 2**30, 2),
+            "runs_samples_per_s": runs_rate(store, ids)}
 
 
 async def measure(args: argparse.Namespace) -> dict:
     config = preset_config("mlp-3", epochs=2)
     with tempfile.TemporaryDirectory(prefix="bench-class-load-") as temp:
-        app = App(Path(temp))
+        app = App(Path(temp), serve_class(args.processes) if args.processes else APP_SERVE, args.cpus)
         try:
+            app.wait_until_warm()
             store = RunStore(Path(temp))
             alone = await train_alone(app, store, args.runs, config)
             result = await the_class(app, store, args, config)
         finally:
             app.stop()
             shutil.copyfile(Path(temp) / "streamlit.log", args.log)
+    result["app_processes"], result["cpus"] = max(1, args.processes), args.cpus or "all"
     result["runs_samples_per_s_alone"] = round(alone)
     result["runs_with_class_ratio"] = round(result["runs_samples_per_s"] / alone, 2)
     result["runs_samples_per_s"] = round(result["runs_samples_per_s"])
@@ -368,9 +360,13 @@ def report(result: dict) -> None:
     print(f"predictions read right: {result['predictions_right']}/{result['predictions']}; exceptions: "
           f"{result['exceptions']} {result['exception_texts']}; unfinished reruns: {result['unfinished_reruns']}; "
           f"dropped sessions: {result['dropped_sessions']}")
-    print(f"server CPU (cores): {result['server_cpu_runs_live']} while runs train, "
+    print(f"served by {result['app_processes']} app process(es) on cores: {result['cpus']}")
+    print(f"server CPU (cores, app processes together): {result['server_cpu_runs_live']} while runs train, "
           f"{result['server_cpu_no_run_live']} with no run live ({result['no_run_live_s']} s), "
           f"{result['server_cpu_nobody_connected']} with nobody connected; peak RSS {result['server_peak_rss_gb']} GB")
+    if result["app_processes"] > 1:
+        print(f"each app process: at most {result['server_cpu_no_run_live_busiest']} of a core with no run live, "
+              f"peak RSS at most {result['server_peak_rss_busiest_gb']} GB")
     print(f"runs: {result['runs_samples_per_s_alone']} samples/s alone, {result['runs_samples_per_s']} with the class "
           f"= {result['runs_with_class_ratio']}x")
     print("targets: " + "; ".join(f"{k} {v}" for k, v in TARGETS.items()))
@@ -382,6 +378,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=4)
     parser.add_argument("--duration", type=float, default=180.0, help="seconds the class wanders the pages")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--processes", type=int, default=0, help="serve through nginx with this many app processes "
+                        "(app.serve_class); 0: one app process (app.serve)")
+    parser.add_argument("--cpus", help="taskset's core list for the server and its workers, e.g. 0 or 0,1")
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--log", type=Path, default=Path(tempfile.gettempdir()) / "bench-class-load-server.log",
                         help="where the server's log is kept (its exceptions' tracebacks)")

@@ -24,14 +24,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import signal
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 from urllib.parse import urlencode
 
@@ -42,6 +39,8 @@ sys.path.insert(0, str(PROJECT))
 
 # Run as `python scripts/bench_classroom.py`, Python puts scripts/ on the path, not the project: these imports
 # can only come after the line above.
+from bench_server import App, cpu_seconds  # noqa: E402
+
 from app.share_link import query_of  # noqa: E402
 from mnist_core import settings  # noqa: E402
 from mnist_core.backends.jobs import JobManager  # noqa: E402
@@ -54,57 +53,6 @@ CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic
                   "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 PAGES = {"home": "", "train": "train", "draw": "draw", "compare": "compare"}
 TIMEOUT_S = 1800  # a shared, busy machine can be very slow; the figures then say so
-
-
-def cpu_seconds(process: psutil.Process) -> float:
-    """A process's own CPU time (user + system); 0 once it has ended."""
-    try:
-        times = process.cpu_times()
-    except psutil.Error:
-        return 0.0
-    return times.user + times.system
-
-
-class App:
-    """`streamlit run streamlit_app.py` (or `launcher`) on a free port with its own runs directory."""
-
-    def __init__(self, runs: Path, launcher: tuple[str, ...] = ("-m", "streamlit", "run", "streamlit_app.py")) -> None:
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.port = s.getsockname()[1]
-        self.url = f"http://127.0.0.1:{self.port}"
-        env = {**os.environ, "MNIST_PLAYGROUND_RUNS": str(runs), "MNIST_PLAYGROUND_DATA": str(settings.data_dir())}
-        with open(runs / "streamlit.log", "wb") as log:  # the server keeps its own copy of the file handle
-            self.process = subprocess.Popen(
-                [sys.executable, *launcher, "--server.headless", "true",
-                 "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none",
-                 "--server.address", "127.0.0.1", "--server.port", str(self.port)],
-                cwd=PROJECT, env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-        self.ps = psutil.Process(self.process.pid)
-        deadline = time.monotonic() + 120
-        while not self._healthy():
-            if time.monotonic() > deadline or self.process.poll() is not None:
-                raise RuntimeError(f"the app did not start; see {runs / 'streamlit.log'}")
-            time.sleep(0.25)
-
-    def _healthy(self) -> bool:
-        try:
-            with urllib.request.urlopen(f"{self.url}/_stcore/health", timeout=2) as response:
-                return response.read().strip() == b"ok"
-        except OSError:
-            return False
-
-    def cpu_seconds(self) -> float:
-        """The server process's own CPU time; its worker processes are children, not counted."""
-        return cpu_seconds(self.ps)
-
-    def stop(self) -> None:
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            self.process.wait(30)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
 
 
 def train_url(app: App, config) -> str:
