@@ -83,7 +83,10 @@ def clear_canvas(page) -> None:
 
 def expect_hint(page) -> None:
     # Two wordings, for a mouse and for a finger: the browser shows the one for its pointer (app/page_style.py).
-    expect(main(page).get_by_text(HINT).locator("visible=true")).to_be_visible()
+    # Polled, not `expect`: while a page first renders, both can show a moment before the page's style applies,
+    # and a locator matching two elements fails `expect` at once (Playwright's strict mode; seen in CI).
+    shown = main(page).get_by_text(HINT).locator("visible=true")
+    wait_until(lambda: shown.count() == 1, 30, lambda: f"{shown.count()} wordings of the hint shown, not one")
     expect(prediction(page)).to_have_count(0)
 
 
