@@ -99,7 +99,7 @@ class ClassSet:
         self.store = store
         if store in _READY:  # a page builds one per rerun: no write transaction each time
             return
-        with store._write() as conn:
+        with store.write_transaction() as conn:
             for statement in filter(str.strip, _TABLES.split(";")):
                 conn.execute(statement)
             have = {row[1] for row in conn.execute("PRAGMA table_info(class_finetunes)")}
@@ -121,7 +121,7 @@ class ClassSet:
             raise ClassSetRefused("too_large", f"the stroke image is {len(raw_png):,} bytes, more than "
                                   f"{MAX_RAW_BYTES:,}", size=len(raw_png), limit=MAX_RAW_BYTES)
         pixels = np.ascontiguousarray(image, dtype=np.uint8).tobytes()
-        with self.store._write() as conn:
+        with self.store.write_transaction() as conn:
             if _frozen(conn):
                 raise ClassSetRefused("frozen", "the teacher has frozen the class set: no samples can be added")
             (mine,) = conn.execute("SELECT COUNT(*) FROM class_samples WHERE owner_id = ?",
@@ -136,7 +136,7 @@ class ClassSet:
 
     def delete(self, actor: Actor, sample_id: int) -> None:
         """Delete one sample: a student only their own, the teacher and the command line any."""
-        with self.store._write() as conn:
+        with self.store.write_transaction() as conn:
             row = conn.execute("SELECT owner_id FROM class_samples WHERE id = ?", (sample_id,)).fetchone()
             if row is None:
                 raise ClassSetRefused("not_found", f"sample {sample_id} does not exist (it may have been deleted)")
@@ -148,29 +148,29 @@ class ClassSet:
     def set_frozen(self, actor: Actor, frozen: bool) -> None:
         if not actor.may_change_any:
             raise ClassSetRefused("not_teacher", "only the teacher can freeze or open collection")
-        with self.store._write() as conn:
+        with self.store.write_transaction() as conn:
             conn.execute("INSERT OR REPLACE INTO class_set_state VALUES ('frozen', ?)", ("1" if frozen else "0",))
 
     def frozen(self) -> bool:
-        return _frozen(self.store._connection())
+        return _frozen(self.store.connection())
 
     # -- reading -----------------------------------------------------------------------------------
     def count(self, owner_id: str | None = None) -> int:
         sql, params = _where(owner_id)
-        return int(self.store._connection().execute(f"SELECT COUNT(*) FROM class_samples{sql}", params).fetchone()[0])
+        return int(self.store.connection().execute(f"SELECT COUNT(*) FROM class_samples{sql}", params).fetchone()[0])
 
     def per_digit(self, owner_id: str | None = None) -> list[int]:
         """How many samples of each digit 0-9."""
         sql, params = _where(owner_id)
         counts = [0] * DIGITS
-        for label, n in self.store._connection().execute(
+        for label, n in self.store.connection().execute(
                 f"SELECT label, COUNT(*) FROM class_samples{sql} GROUP BY label", params):
             counts[label] = n
         return counts
 
     def per_owner(self) -> list[OwnerCount]:
         """Samples per student, most first; names of live identities only (the rest are anonymous)."""
-        rows = self.store._connection().execute(
+        rows = self.store.connection().execute(
             "SELECT s.owner_id, CASE WHEN i.owner_id IS NOT NULL AND i.revoked IS NULL THEN COALESCE(i.name, '') END, "
             "COUNT(*) FROM class_samples s "
             "LEFT JOIN identities i ON i.owner_id = s.owner_id GROUP BY s.owner_id ORDER BY COUNT(*) DESC, s.owner_id")
@@ -178,7 +178,7 @@ class ClassSet:
 
     def is_known_identity(self, owner_id: str) -> bool:
         """Whether `owner_id` is a live identity of this server (not revoked, not removed)."""
-        row = self.store._connection().execute("SELECT revoked FROM identities WHERE owner_id = ?",
+        row = self.store.connection().execute("SELECT revoked FROM identities WHERE owner_id = ?",
                                                (owner_id,)).fetchone()
         return row is not None and row[0] is None
 
@@ -194,18 +194,18 @@ class ClassSet:
                 params.append(value)
         where = " WHERE " + " AND ".join(clauses) if clauses else ""
         tail = f" LIMIT {int(limit)}" if limit is not None else ""
-        rows = self.store._connection().execute(
+        rows = self.store.connection().execute(
             f"SELECT id, owner_id, label, image, created FROM class_samples{where} ORDER BY id{tail}", params)
         return [Sample(i, o, lab, np.frombuffer(img, np.uint8).reshape(SIZE, SIZE).copy(), c)
                 for i, o, lab, img, c in rows]
 
     def newest_id(self) -> int:
         """The id of the newest sample (0 for an empty set): ids only grow, so it marks the set as it is now."""
-        row = self.store._connection().execute("SELECT MAX(id) FROM class_samples").fetchone()
+        row = self.store.connection().execute("SELECT MAX(id) FROM class_samples").fetchone()
         return int(row[0] or 0)
 
     def raw_png(self, sample_id: int) -> bytes | None:
-        row = self.store._connection().execute("SELECT raw_png FROM class_samples WHERE id = ?",
+        row = self.store.connection().execute("SELECT raw_png FROM class_samples WHERE id = ?",
                                                (sample_id,)).fetchone()
         return None if row is None else row[0]
 
@@ -223,7 +223,7 @@ class ClassSet:
             raise ClassSetRefused("quota", f"{len(images):,} samples are more than one import may add "
                                   f"({MAX_IMPORT_SAMPLES:,})", count=len(images), limit=MAX_IMPORT_SAMPLES)
         now = time.time() if now is None else now
-        with self.store._write() as conn:
+        with self.store.write_transaction() as conn:
             conn.executemany("INSERT INTO class_samples (owner_id, label, image, raw_png, created) "
                              "VALUES (?, ?, ?, NULL, ?)",
                              [(owner_id, int(label), np.ascontiguousarray(image, np.uint8).tobytes(), now)
@@ -234,26 +234,24 @@ class ClassSet:
     def record_fine_tune(self, row: FineTuneRow) -> None:
         """What the page that asked for a fine-tune knows (the set it asked on, the score before). The worker may
         have written its part first (a tiny run trains in a moment), so this fills in the row and keeps its part."""
-        with self.store._write() as conn:
-            conn.execute(
-                "INSERT INTO class_finetunes (run_id, parent_id, held_out_owner, train_samples, created, upto_sample, "
-                "before_accuracy, before_count) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(run_id) DO UPDATE SET "
-                "upto_sample = excluded.upto_sample, before_accuracy = excluded.before_accuracy, "
-                "before_count = excluded.before_count",
-                (row.run_id, row.parent_id, row.held_out_owner, row.train_samples, time.time(), row.upto,
-                 row.before_accuracy, row.before_count))
+        self._record_fine_tune_part(row, {"upto_sample": row.upto, "before_accuracy": row.before_accuracy,
+                                          "before_count": row.before_count})
 
     def record_fine_tuned(self, row: FineTuneRow) -> None:
         """What the worker that trained a fine-tune knows: the drawings it really trained on (some may have been
         deleted since it was asked for) and the held-out student's score after."""
-        with self.store._write() as conn:
-            conn.execute(
-                "INSERT INTO class_finetunes (run_id, parent_id, held_out_owner, train_samples, created, upto_sample, "
-                "after_accuracy, after_count) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(run_id) DO UPDATE SET "
-                "train_samples = excluded.train_samples, after_accuracy = excluded.after_accuracy, "
-                "after_count = excluded.after_count",
-                (row.run_id, row.parent_id, row.held_out_owner, row.train_samples, time.time(), row.upto,
-                 row.after_accuracy, row.after_count))
+        self._record_fine_tune_part(row, {"train_samples": row.train_samples, "after_accuracy": row.after_accuracy,
+                                          "after_count": row.after_count})
+
+    def _record_fine_tune_part(self, row: FineTuneRow, part: dict[str, object]) -> None:
+        """Insert the fine-tune's row, or where the other side wrote it first, set only `part`'s columns."""
+        values = {"run_id": row.run_id, "parent_id": row.parent_id, "held_out_owner": row.held_out_owner,
+                  "train_samples": row.train_samples, "created": time.time(), "upto_sample": row.upto, **part}
+        columns = ", ".join(values)
+        updates = ", ".join(f"{column} = excluded.{column}" for column in part)
+        with self.store.write_transaction() as conn:
+            conn.execute(f"INSERT INTO class_finetunes ({columns}) VALUES ({', '.join('?' * len(values))}) "
+                         f"ON CONFLICT(run_id) DO UPDATE SET {updates}", tuple(values.values()))
 
     def fine_tune_of(self, run_id: int) -> tuple[int, str, int] | None:
         """(parent run, held-out owner, class samples trained on) of a run fine-tuned on the class set."""
@@ -261,13 +259,13 @@ class ClassSet:
         return None if row is None else (row.parent_id, row.held_out_owner, row.train_samples)
 
     def fine_tune_row(self, run_id: int) -> FineTuneRow | None:
-        row = self.store._connection().execute(
+        row = self.store.connection().execute(
             f"SELECT {_FINETUNE_FIELDS} FROM class_finetunes WHERE run_id = ?", (run_id,)).fetchone()
         return None if row is None else FineTuneRow(*row)
 
     def latest_fine_tune(self, parent_id: int, owner_id: str) -> FineTuneRow | None:
         """`owner_id`'s newest fine-tune of run `parent_id` (what the Class set page shows again after a reload)."""
-        row = self.store._connection().execute(
+        row = self.store.connection().execute(
             f"SELECT {_FINETUNE_FIELDS} FROM class_finetunes WHERE parent_id = ? AND held_out_owner = ? "
             "ORDER BY run_id DESC LIMIT 1", (parent_id, owner_id)).fetchone()
         return None if row is None else FineTuneRow(*row)

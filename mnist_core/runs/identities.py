@@ -101,7 +101,7 @@ class Identities:
         now = time.time() if now is None else now
         token = new_token()
         owner_id = legacy_owner_id(token)
-        with self.store._write() as conn:
+        with self.store.write_transaction() as conn:
             conn.execute("INSERT INTO identities (owner_id, created, last_seen) VALUES (?, ?, ?)", (owner_id, now, now))
             _insert_token(conn, token, owner_id, now)
         return token, owner_id
@@ -110,21 +110,21 @@ class Identities:
         """The owner_id of a live token; None when it is unknown or withdrawn (or its identity is)."""
         if not well_formed(token):
             return None
-        row = self.store._connection().execute(
+        row = self.store.connection().execute(
             "SELECT t.owner_id, t.revoked, t.last_seen, i.revoked FROM identity_tokens t "
             "JOIN identities i ON i.owner_id = t.owner_id WHERE t.token_hash = ?", (token_hash(token),)).fetchone()
         if row is None or row[1] is not None or row[3] is not None:
             return None
         now = time.time() if now is None else now
         if row[2] is None or now - row[2] >= SEEN_EVERY_S:
-            with self.store._write() as conn:
+            with self.store.write_transaction() as conn:
                 conn.execute("UPDATE identity_tokens SET last_seen = ? WHERE token_hash = ?", (now, token_hash(token)))
                 conn.execute("UPDATE identities SET last_seen = ? WHERE owner_id = ?", (now, row[0]))
         return row[0]
 
     def known(self, token: str) -> bool:
         """Whether the table has this token at all (live or withdrawn)."""
-        return self.store._connection().execute(
+        return self.store.connection().execute(
             "SELECT 1 FROM identity_tokens WHERE token_hash = ?", (token_hash(token),)).fetchone() is not None
 
     def accept(self, token: str, now: float | None = None) -> str | None:
@@ -138,7 +138,7 @@ class Identities:
             return owner_id
         now = time.time() if now is None else now
         owner_id = legacy_owner_id(token)
-        with self.store._write() as conn:
+        with self.store.write_transaction() as conn:
             if conn.execute("SELECT 1 FROM identity_tokens WHERE token_hash = ?", (token_hash(token),)).fetchone():
                 return None  # withdrawn: never brought back to life by being presented again
             conn.execute("INSERT OR IGNORE INTO identities (owner_id, created, last_seen) VALUES (?, ?, ?)",
@@ -154,7 +154,7 @@ class Identities:
         now = time.time() if now is None else now
         token, code = new_token(), new_code()
         digest = code_hash(code)  # slow: computed before the write lock is taken
-        with self.store._write() as conn:
+        with self.store.write_transaction() as conn:
             conn.execute("UPDATE identity_tokens SET revoked = ? WHERE owner_id = ? AND revoked IS NULL",
                          (now, owner_id))
             conn.execute("UPDATE identities SET recovery_hash = ? WHERE owner_id = ?", (digest, owner_id))
@@ -166,18 +166,18 @@ class Identities:
         """A new recovery code for `owner_id` (the previous one stops working)."""
         code = new_code()
         digest = code_hash(code)
-        with self.store._write() as conn:
+        with self.store.write_transaction() as conn:
             conn.execute("UPDATE identities SET recovery_hash = ? WHERE owner_id = ?", (digest, owner_id))
         return code
 
     def has_code(self, owner_id: str) -> bool:
-        return self.store._connection().execute(
+        return self.store.connection().execute(
             "SELECT recovery_hash IS NOT NULL FROM identities WHERE owner_id = ?", (owner_id,)).fetchone() == (1,)
 
     def code_matches(self, owner_id: str, code: str) -> bool:
         """Whether `code` is the current recovery code of `owner_id` (e.g. the one a browser remembers)."""
         parsed = parse_code(code)
-        return parsed is not None and self.store._connection().execute(
+        return parsed is not None and self.store.connection().execute(
             "SELECT 1 FROM identities WHERE owner_id = ? AND recovery_hash = ?",
             (owner_id, code_hash(parsed))).fetchone() is not None
 
@@ -192,7 +192,7 @@ class Identities:
         if wait:
             return Recovery(wait_s=wait)  # refused before hashing: a guesser cannot make the server work
         digest = code_hash(code)
-        with self.store._write() as conn:
+        with self.store.write_transaction() as conn:
             wait = _wait_s(conn, now)  # again under the lock: tries racing in parallel are counted one by one
             if wait:
                 return Recovery(wait_s=wait)
@@ -209,17 +209,17 @@ class Identities:
 
     def wait_s(self, now: float | None = None) -> float:
         """Seconds until the next recovery code may be tried (0 when one may be tried now)."""
-        return _wait_s(self.store._connection(), time.time() if now is None else now)
+        return _wait_s(self.store.connection(), time.time() if now is None else now)
 
     # -- names -------------------------------------------------------------------------------------
     def name(self, owner_id: str) -> str:
         """The name the student typed ("" when none)."""
-        row = self.store._connection().execute("SELECT name FROM identities WHERE owner_id = ?", (owner_id,)).fetchone()
+        row = self.store.connection().execute("SELECT name FROM identities WHERE owner_id = ?", (owner_id,)).fetchone()
         return (row[0] or "") if row else ""
 
     def set_name(self, owner_id: str, name: str, shown: str | None = None) -> None:
         """Keep the typed `name` ("" for none) and show `shown` (default: the name) beside the student's runs."""
-        with self.store._write() as conn:
+        with self.store.write_transaction() as conn:
             conn.execute("UPDATE identities SET name = ? WHERE owner_id = ?", (name or None, owner_id))
         if shown or name:
             self.store.set_owner_name(owner_id, shown or name)

@@ -67,14 +67,17 @@ class RunStore:
         self.recover_interrupted()
 
     # -- connections -------------------------------------------------------------------------------
-    def _connection(self) -> sqlite3.Connection:
+    # Public for the modules that keep their own tables in the store's database (identities, teacher access, the
+    # queue, the class set): one set of connections, one write lock, one transaction across their tables and runs.
+    def connection(self) -> sqlite3.Connection:
+        """This thread's connection (autocommit; a `BEGIN` of the caller's makes a snapshot)."""
         return self._connections.get()
 
     @contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
+    def write_transaction(self) -> Iterator[sqlite3.Connection]:
         """A write transaction. BEGIN IMMEDIATE takes the write lock up front, so a busy database waits
         (busy_timeout) instead of failing with "database is locked" when a reader tries to upgrade."""
-        conn = self._connection()
+        conn = self.connection()
         conn.execute("BEGIN IMMEDIATE")
         try:
             yield conn
@@ -84,10 +87,10 @@ class RunStore:
         conn.execute("COMMIT")
 
     def _create_schema(self) -> None:
-        conn = self._connection()
+        conn = self.connection()
         if conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
             conn.execute("PRAGMA journal_mode = WAL")  # persistent: only the first opener switches it
-        with self._write() as conn:
+        with self.write_transaction() as conn:
             upgrade_schema(conn, self.db_path)
 
     def _owner(self) -> tuple[int, str, str]:
@@ -100,13 +103,13 @@ class RunStore:
         """Mark queued/running runs whose owner process on this host is gone as interrupted; return their ids.
 
         Runs owned by a live process (another app, the CLI) or by another host are left alone."""
-        rows = self._connection().execute(
+        rows = self.connection().execute(
             "SELECT id, owner_pid, owner_start FROM runs WHERE status IN ('queued', 'running') AND owner_host = ?",
             (self._host,),
         ).fetchall()
         dead = [run_id for run_id, pid, start in rows if pid is None or not process_alive(pid, start)]
         if dead:
-            with self._write() as conn:
+            with self.write_transaction() as conn:
                 conn.executemany(
                     "UPDATE runs SET status = 'interrupted', error = ?, error_facts = ?, finished = ? "
                     "WHERE id = ? AND status IN ('queued', 'running')",
@@ -135,7 +138,7 @@ class RunStore:
         line's do not."""
         check_status(status)
         names = [None if name is None else clean_run_name(name) for name in names]
-        with self._write() as conn:
+        with self.write_transaction() as conn:
             if admit is not None:
                 admit(owner_usage(conn, owner.owner_id))
             now, run_ids = time.time(), []
@@ -161,7 +164,7 @@ class RunStore:
     def mark_running(self, run_id: int, device: str) -> bool:
         """queued/running → running on `device`, owned by this process. False if the run already ended
         (e.g. stopped while queued), so a worker knows to skip it."""
-        with self._write() as conn:
+        with self.write_transaction() as conn:
             cur = conn.execute(
                 "UPDATE runs SET status = 'running', device = ?, started = ?, owner_pid = ?, owner_host = ?, "
                 "owner_start = ? WHERE id = ? AND status IN ('queued', 'running')",
@@ -173,12 +176,12 @@ class RunStore:
         return False
 
     def add_losses(self, run_id: int, points: LossPoints) -> None:
-        with self._write() as conn:
+        with self.write_transaction() as conn:
             self._require(conn, run_id)
             insert_losses(conn, run_id, points)
 
     def add_epoch(self, run_id: int, metrics: EpochMetrics) -> None:
-        with self._write() as conn:
+        with self.write_transaction() as conn:
             self._require(conn, run_id)
             insert_epoch(conn, run_id, metrics)
 
@@ -193,7 +196,7 @@ class RunStore:
                                  optimizer_state=result.optimizer_state)
         predictions = np.asarray(result.test_predictions.cpu(), dtype=np.uint8).tobytes()
         try:
-            with self._write() as conn:
+            with self.write_transaction() as conn:
                 self._require(conn, run_id)
                 insert_losses(conn, run_id, result.losses)
                 for metrics in result.epochs:
@@ -216,21 +219,21 @@ class RunStore:
     def rename(self, run_id: int, name: str, actor: Actor = COMMAND_LINE) -> None:
         """NotPermitted (nothing changed) unless `actor` owns the run or may change any."""
         name = clean_run_name(name)
-        with self._write() as conn:
+        with self.write_transaction() as conn:
             check_may_change_in(conn, run_id, actor, "rename")
             if not conn.execute("UPDATE runs SET name = ? WHERE id = ?", (name, run_id)).rowcount:
                 raise RunNotFound(run_id)
 
     def set_owner_name(self, owner_id: str, name: str) -> None:
         """A student renamed themself: their runs show the new name."""
-        with self._write() as conn:
+        with self.write_transaction() as conn:
             conn.execute("UPDATE runs SET owner_name = ? WHERE owner_id = ?", (clean_run_name(name), owner_id))
 
     def delete(self, run_id: int, actor: Actor = COMMAND_LINE) -> None:
         """Delete one run: its row, losses, epochs and weights file. Other runs are never touched. NotPermitted
         (nothing deleted) unless `actor` owns the run or may change any, and for the class's pinned reference run
         (in teacher mode: without it the pin has no effect) unless `actor` is the teacher or the command line."""
-        with self._write() as conn:
+        with self.write_transaction() as conn:
             self._require(conn, run_id)
             check_may_change_in(conn, run_id, actor, "delete")
             if not actor.may_change_any and rules_in_force(self.root).reference_run_id == run_id:
@@ -274,7 +277,7 @@ class RunStore:
 
     # -- reading -----------------------------------------------------------------------------------
     def get(self, run_id: int) -> RunRecord:
-        row = self._connection().execute(SELECT_RUNS + " WHERE r.id = ?", (run_id,)).fetchone()
+        row = self.connection().execute(SELECT_RUNS + " WHERE r.id = ?", (run_id,)).fetchone()
         if row is None:
             raise RunNotFound(run_id)
         return record_from_row(row)
@@ -287,13 +290,13 @@ class RunStore:
         first `offset` (a page of them; filtered and paged in SQL, so no run is out of reach however many exist)."""
         where, params = run_filter(statuses, owner_id)
         sql = f"{SELECT_RUNS}{where} ORDER BY r.created DESC, r.id DESC LIMIT ? OFFSET ?"
-        rows = self._connection().execute(sql, [*params, -1 if limit is None else int(limit), int(offset)])
+        rows = self.connection().execute(sql, [*params, -1 if limit is None else int(limit), int(offset)])
         return [record_from_row(row) for row in rows]
 
     def count_runs(self, statuses: Iterable[str] | None = None, owner_id: str | None = None) -> int:
         """How many runs `list_runs` with the same filter would page through."""
         where, params = run_filter(statuses, owner_id)
-        return self._connection().execute(f"SELECT COUNT(*) FROM runs r{where}", params).fetchone()[0]
+        return self.connection().execute(f"SELECT COUNT(*) FROM runs r{where}", params).fetchone()[0]
 
     def best_runs(self) -> list[RunRecord]:
         """Each owner's best completed run per dataset (highest test accuracy, the earlier on a tie): the class
@@ -302,7 +305,7 @@ class RunStore:
                   "ORDER BY test_accuracy DESC, created, id) AS place FROM runs "
                   "WHERE status = 'completed' AND test_accuracy IS NOT NULL")
         sql = f"{SELECT_RUNS} WHERE r.id IN (SELECT id FROM ({ranked}) WHERE place = 1) ORDER BY r.created, r.id"
-        return [record_from_row(row) for row in self._connection().execute(sql)]
+        return [record_from_row(row) for row in self.connection().execute(sql)]
 
     def losses(self, run_id: int, after: int | None = None) -> LossPoints:
         """The run's loss points, only those after iteration `after` when given: a live view reads what is new."""
@@ -320,30 +323,30 @@ class RunStore:
         """(id, status, progress) of every queued or running run: one small indexed query, so a view that refreshes
         every few seconds can tell whether anything changed before it reads or draws anything."""
         sql = "SELECT id, status, progress FROM runs WHERE status IN ('queued', 'running') ORDER BY id"
-        return tuple(self._connection().execute(sql).fetchall())
+        return tuple(self.connection().execute(sql).fetchall())
 
     def test_predictions(self, run_id: int) -> torch.Tensor | None:
         """The test-set predictions (int64 [10000]) of a finished run, None before it finished."""
-        row = self._connection().execute("SELECT test_predictions FROM runs WHERE id = ?", (run_id,)).fetchone()
+        row = self.connection().execute("SELECT test_predictions FROM runs WHERE id = ?", (run_id,)).fetchone()
         if row is None:
             raise RunNotFound(run_id)
         return None if row[0] is None else torch.from_numpy(np.frombuffer(row[0], dtype=np.uint8).astype(np.int64))
 
     def test_confidences(self, run_id: int) -> np.ndarray | None:
         """Each test prediction's softmax probability (float32 [10000], to 1/255), None when not stored."""
-        row = self._connection().execute("SELECT test_confidences FROM runs WHERE id = ?", (run_id,)).fetchone()
+        row = self.connection().execute("SELECT test_confidences FROM runs WHERE id = ?", (run_id,)).fetchone()
         if row is None:
             raise RunNotFound(run_id)
         return confidences_from_bytes(row[0])
 
     # -- helpers -----------------------------------------------------------------------------------
     def _update(self, run_id: int, assignments: str, params: tuple[Any, ...]) -> None:
-        with self._write() as conn:
+        with self.write_transaction() as conn:
             if not conn.execute(f"UPDATE runs SET {assignments} WHERE id = ?", (*params, run_id)).rowcount:
                 raise RunNotFound(run_id)
 
     def _read_rows(self, run_id: int, sql: str, *params: Any) -> list[tuple[Any, ...]]:
-        conn = self._connection()
+        conn = self.connection()
         conn.execute("BEGIN")  # one snapshot: the existence check and the rows agree
         try:
             self._require(conn, run_id)

@@ -96,7 +96,7 @@ def reserve_try(store: RunStore, target: str = TEACHER_TARGET, now: float | None
     """Take the next slot for a try at the key (recorded as wrong until `record_right` says otherwise). In one
     write transaction, so tries from every session and process queue one after another."""
     now = time.time() if now is None else now
-    with store._write() as conn:
+    with store.write_transaction() as conn:
         conn.execute("DELETE FROM login_attempts WHERE target = ? AND at < ?",
                      (target, now - WINDOWS_KEPT * backoff.window_s))
         slot = _next_slot(conn, target, now, backoff)
@@ -109,12 +109,12 @@ def expected_wait(store: RunStore, target: str = TEACHER_TARGET, now: float | No
                   backoff: Backoff = DEFAULT_BACKOFF) -> float:
     """How long a try made now would wait for its slot (nothing is reserved): the panel tells the teacher."""
     now = time.time() if now is None else now
-    return max(0.0, _next_slot(store._connection(), target, now, backoff) - now)
+    return max(0.0, _next_slot(store.connection(), target, now, backoff) - now)
 
 
 def record_right(store: RunStore, key_try: KeyTry) -> None:
     """The try had the right key: it does not count as wrong, and the wrong tries before it stop slowing anyone."""
-    with store._write() as conn:
+    with store.write_transaction() as conn:
         conn.execute("UPDATE login_attempts SET succeeded = 1 WHERE rowid = ?", (key_try.row,))
 
 
@@ -150,7 +150,7 @@ def open_session(store: RunStore, key: str, now: float | None = None,
     """A new teacher session, opened after the right key: (its id, for the cookie only; when it expires)."""
     now = time.time() if now is None else now
     session_id = secrets.token_urlsafe(32)
-    with store._write() as conn:
+    with store.write_transaction() as conn:
         conn.execute("DELETE FROM teacher_sessions WHERE expires < ?", (now - ENDED_SESSIONS_KEPT_S,))
         conn.execute("INSERT INTO teacher_sessions (session_hash, key_fingerprint, created, expires, revoked) "
                      "VALUES (?, ?, ?, ?, NULL)", (_session_hash(session_id), key_fingerprint(key), now, now + ttl_s))
@@ -162,7 +162,7 @@ def session_remaining(store: RunStore, session_id: object, key: str | None, now:
     presented as an id), expired, left, opened under another key, or no teacher key at all."""
     if key is None or not isinstance(session_id, str) or not _SESSION_ID.fullmatch(session_id):
         return None
-    row = store._connection().execute(
+    row = store.connection().execute(
         "SELECT key_fingerprint, expires FROM teacher_sessions WHERE session_hash = ? AND revoked IS NULL",
         (_session_hash(session_id),)).fetchone()
     now = time.time() if now is None else now
@@ -174,6 +174,6 @@ def session_remaining(store: RunStore, session_id: object, key: str | None, now:
 def close_session(store: RunStore, session_id: object, now: float | None = None) -> None:
     """Leave teacher mode: the session is revoked, so its id, if kept or copied anywhere, unlocks nothing."""
     if isinstance(session_id, str) and _SESSION_ID.fullmatch(session_id):
-        with store._write() as conn:
+        with store.write_transaction() as conn:
             conn.execute("UPDATE teacher_sessions SET revoked = ? WHERE session_hash = ? AND revoked IS NULL",
                          (time.time() if now is None else now, _session_hash(session_id)))

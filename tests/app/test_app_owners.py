@@ -180,11 +180,11 @@ def test_a_class_of_wrong_keys_slows_the_teacher_a_little_and_never_refuses_the_
     app.sidebar.button(key="teacher_unlock").click().run()  # waits for its slot (about 3.5 s), then unlocks
     assert 2.0 < time.monotonic() - started < 30
     assert any("Teacher mode" in s.value for s in app.sidebar.success)
-    (revoked,) = store._connection().execute("SELECT revoked FROM teacher_sessions").fetchone()
+    (revoked,) = store.connection().execute("SELECT revoked FROM teacher_sessions").fetchone()
     assert revoked is None
     app.sidebar.button(key="teacher_leave").click().run()
     assert not app.sidebar.success
-    assert store._connection().execute("SELECT revoked FROM teacher_sessions").fetchone()[0] is not None
+    assert store.connection().execute("SELECT revoked FROM teacher_sessions").fetchone()[0] is not None
 
 
 @pytest.mark.parametrize(("content", "expected"), [

@@ -73,7 +73,7 @@ def collect(page, digit: int, nth: int = 0, shot: str | None = None) -> None:
 
 
 def owner_of_newest(store: RunStore) -> str:
-    return store._connection().execute("SELECT owner_id FROM class_samples ORDER BY id DESC LIMIT 1").fetchone()[0]
+    return store.connection().execute("SELECT owner_id FROM class_samples ORDER BY id DESC LIMIT 1").fetchone()[0]
 
 
 def test_two_students_and_the_teacher_collect_see_measure_fine_tune_and_export(new_page, app_server) -> None:

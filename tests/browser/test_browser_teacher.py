@@ -56,7 +56,7 @@ def type_key_and_press_enter(page, key: str) -> None:
 
 def tries(store: RunStore) -> list[int]:
     """Each try at the key so far, as the server recorded it: 1 for a right one."""
-    return [row[0] for row in store._connection().execute("SELECT succeeded FROM login_attempts ORDER BY rowid")]
+    return [row[0] for row in store.connection().execute("SELECT succeeded FROM login_attempts ORDER BY rowid")]
 
 
 def teacher_cookie(page) -> str | None:
@@ -90,7 +90,7 @@ def test_a_students_wrong_keys_never_lock_out_the_teacher_and_a_left_session_unl
     assert tries(store) == [0] * 8 + [1]
     session_id = wait_until(lambda: teacher_cookie(teacher), 30, "unlocking stored no teacher session cookie")
     assert TEACHER_KEY not in session_id and len(session_id) == 43  # a random id, nothing derived from the key
-    rows = store._connection().execute("SELECT session_hash, revoked FROM teacher_sessions").fetchall()
+    rows = store.connection().execute("SELECT session_hash, revoked FROM teacher_sessions").fetchall()
     assert rows == [(hashlib.sha256(session_id.encode()).hexdigest(), None)]  # its hash only, in the database
     wait_for_idle(teacher)
     screenshot(student, "teacher", "student-eight-wrong-keys", show=sidebar(student))
@@ -106,7 +106,7 @@ def test_a_students_wrong_keys_never_lock_out_the_teacher_and_a_left_session_unl
     # Leave: the session is revoked and the cookie cleared...
     sidebar(teacher).get_by_role("button", name="Leave teacher mode").click()
     wait_until(lambda: teacher_cookie(teacher) is None, 30, "leaving teacher mode left its cookie")
-    wait_until(lambda: store._connection().execute("SELECT revoked FROM teacher_sessions").fetchone()[0], 30,
+    wait_until(lambda: store.connection().execute("SELECT revoked FROM teacher_sessions").fetchone()[0], 30,
                "leaving teacher mode did not revoke the session")
     # ...and the old cookie value, put back into a new browser, unlocks nothing.
     thief = new_page()

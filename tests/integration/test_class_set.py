@@ -112,13 +112,13 @@ def test_quota_per_student(store: RunStore) -> None:
 
 def test_samples_keep_no_name_and_a_gone_identity_is_anonymous(store: RunStore) -> None:
     class_set = ClassSet(store)
-    with store._write() as conn:
+    with store.write_transaction() as conn:
         conn.execute("INSERT INTO identities (owner_id, name, created) VALUES (?, 'Ann', 0)", (ANN.owner_id,))
     seed(class_set, 1)
-    columns = [row[1] for row in store._connection().execute("PRAGMA table_info(class_samples)")]
+    columns = [row[1] for row in store.connection().execute("PRAGMA table_info(class_samples)")]
     assert "owner_name" not in columns and "name" not in columns
     assert {o.owner_id: o.name for o in class_set.per_owner()} == {ANN.owner_id: "Ann", BEN.owner_id: None}
-    with store._write() as conn:
+    with store.write_transaction() as conn:
         conn.execute("UPDATE identities SET revoked = 1 WHERE owner_id = ?", (ANN.owner_id,))
     assert [o.name for o in class_set.per_owner()] == [None, None]
 
@@ -213,13 +213,26 @@ def jobs(store: RunStore, data_root: Path, mnist):
 
 
 def test_a_fine_tune_row_from_before_the_worker_kept_scores_is_upgraded_in_place(store: RunStore) -> None:
-    with store._write() as conn:  # the table as the first class-set release made it, with one of its rows
+    with store.write_transaction() as conn:  # the table as the first class-set release made it, with one of its rows
         conn.execute("CREATE TABLE class_finetunes (run_id INTEGER PRIMARY KEY, parent_id INTEGER NOT NULL, "
                      "held_out_owner TEXT NOT NULL, train_samples INTEGER NOT NULL, created REAL NOT NULL)")
         conn.execute("INSERT INTO class_finetunes VALUES (7, 3, 'owner-ann', 20, 0)")
     class_set = ClassSet(store)
     assert class_set.fine_tune_of(7) == (3, ANN.owner_id, 20)
     assert class_set.latest_fine_tune(3, ANN.owner_id) == FineTuneRow(7, 3, ANN.owner_id, 20)  # no scores: None
+
+
+@pytest.mark.parametrize("worker_first", [False, True])
+def test_the_page_and_the_worker_each_write_their_part_of_a_fine_tune_in_either_order(
+        store: RunStore, worker_first: bool) -> None:
+    class_set = ClassSet(store)
+    asked = FineTuneRow(7, 3, ANN.owner_id, 40, upto=99, before_accuracy=0.5, before_count=20)
+    trained = FineTuneRow(7, 3, ANN.owner_id, 38, upto=99, after_accuracy=0.75, after_count=20)  # 2 deleted since
+    steps = [(class_set.record_fine_tune, asked), (class_set.record_fine_tuned, trained)]
+    for write, row in steps[::-1] if worker_first else steps:
+        write(row)
+    # The worker's count of drawings trained on wins whichever wrote first; each keeps its own scores.
+    assert class_set.fine_tune_row(7) == FineTuneRow(7, 3, ANN.owner_id, 38, 99, 0.5, 20, 0.75, 20)
 
 
 def test_fine_tune_holds_out_the_asking_student(store: RunStore, mnist) -> None:
@@ -294,7 +307,7 @@ def test_the_web_process_only_asks_a_worker_trains_it_live_and_stop_works(store:
     assert started.before.count == 10 and class_set.fine_tune_row(record.id).after_accuracy is None
 
     wait_for(lambda: len(store.losses(record.id).iterations) >= 5 and store.get(record.id).progress, 120)
-    (owner_pid,) = store._connection().execute("SELECT owner_pid FROM runs WHERE id = ?", (record.id,)).fetchone()
+    (owner_pid,) = store.connection().execute("SELECT owner_pid FROM runs WHERE id = ?", (record.id,)).fetchone()
     assert owner_pid != os.getpid() and owner_pid in jobs.backend.pids()  # its losses come from a worker
     assert jobs.stop(record.id, actor=ANN)
     assert jobs.wait(record.id, timeout=60)

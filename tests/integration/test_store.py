@@ -430,7 +430,7 @@ def test_the_class_board_query_keeps_each_students_best_run_per_dataset(tmp_path
                                                    ("b1", ben, "mnist", 0.95, "completed"),
                                                    ("b2", ben, "mnist", 0.95, "completed")]:
         run_id = store.create_run(TINY.replace(dataset=dataset), name=name, owner=owner)
-        with store._write() as conn:  # a finished run's outcome, as store.finish writes it
+        with store.write_transaction() as conn:  # a finished run's outcome, as store.finish writes it
             conn.execute("UPDATE runs SET status = ?, test_accuracy = ? WHERE id = ?", (status, accuracy, run_id))
         runs[name] = run_id
     assert sorted(r.name for r in store.best_runs()) == ["a2", "a4", "b1"]  # b1: the earlier of a tie
@@ -441,7 +441,7 @@ def test_a_connection_passes_from_an_ended_thread_to_the_next(store: RunStore) -
     another, and a connection is never used by two live threads at once."""
     def connection_of_a_thread() -> sqlite3.Connection:
         seen = []
-        worker = threading.Thread(target=lambda: seen.append((store.count_runs(), store._connection())))
+        worker = threading.Thread(target=lambda: seen.append((store.count_runs(), store.connection())))
         worker.start()
         worker.join()
         del worker
@@ -451,10 +451,10 @@ def test_a_connection_passes_from_an_ended_thread_to_the_next(store: RunStore) -
     first = connection_of_a_thread()
     assert connection_of_a_thread() is first
     live, done, held = threading.Event(), threading.Event(), []
-    holder = threading.Thread(target=lambda: (held.append(store._connection()), live.set(), done.wait(10)))
+    holder = threading.Thread(target=lambda: (held.append(store.connection()), live.set(), done.wait(10)))
     holder.start()
     live.wait(10)
-    assert store._connection() is not held[0]  # the holder still lives: this thread has a connection of its own
+    assert store.connection() is not held[0]  # the holder still lives: this thread has a connection of its own
     assert connection_of_a_thread() is not held[0]
     done.set()
     holder.join()

@@ -37,7 +37,7 @@ def store(tmp_path: Path) -> RunStore:
 
 
 def attempts(store: RunStore) -> list[tuple[float, int]]:
-    return store._connection().execute("SELECT at, succeeded FROM login_attempts ORDER BY rowid").fetchall()
+    return store.connection().execute("SELECT at, succeeded FROM login_attempts ORDER BY rowid").fetchall()
 
 
 def test_eight_wrong_keys_then_the_right_one_unlocks(store: RunStore) -> None:
@@ -133,7 +133,7 @@ def test_changing_the_key_ends_every_session(store: RunStore) -> None:
 
 def test_a_forged_id_or_the_stored_hash_unlocks_nothing(store: RunStore) -> None:
     session_id, _ = teacher_access.open_session(store, KEY)
-    (stored,) = store._connection().execute("SELECT session_hash FROM teacher_sessions").fetchone()
+    (stored,) = store.connection().execute("SELECT session_hash FROM teacher_sessions").fetchone()
     for forged in (secrets.token_urlsafe(32), stored, stored[:43], session_id[:-1] + "A" if session_id[-1] != "A"
                    else session_id[:-1] + "B", "", None, 12345, session_id + "'; alert(1); '"):
         assert teacher_access.session_remaining(store, forged, KEY) is None, forged
@@ -143,7 +143,7 @@ def test_a_forged_id_or_the_stored_hash_unlocks_nothing(store: RunStore) -> None
 def test_the_database_holds_no_session_id_and_no_key_in_clear(store: RunStore) -> None:
     session_id, _ = teacher_access.open_session(store, KEY)
     teacher_access.try_key(store, KEY, KEY)
-    store._connection().execute("PRAGMA wal_checkpoint(FULL)")
+    store.connection().execute("PRAGMA wal_checkpoint(FULL)")
     for path in store.root.glob("runs.sqlite3*"):
         content = path.read_bytes()
         assert session_id.encode() not in content and KEY.encode() not in content, path
