@@ -35,7 +35,7 @@ import statistics
 import sys
 import tempfile
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlencode
@@ -48,7 +48,7 @@ PROJECT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT))
 sys.path.insert(0, str(PROJECT / "scripts"))
 
-from bench_server import APP_SERVE, App, ServerWatch, serve_class  # noqa: E402
+from bench_server import APP_SERVE, App, ServerWatch, route_of, serve_class  # noqa: E402
 
 from app.serve_class import ROUTE_COOKIE  # noqa: E402
 from app.share_link import query_of  # noqa: E402
@@ -79,8 +79,8 @@ class Student:
 
     def __init__(self, port: int, lang: str, figures: Figures) -> None:
         self.port, self.lang, self.figures = port, lang, figures
-        # Its identity, and behind nginx (--processes) the route key that keeps it on one app process.
-        self.cookie = f"mnist_playground_me={new_token()}; {ROUTE_COOKIE}={new_token()}"
+        self.cookie = f"mnist_playground_me={new_token()}"  # its identity
+        self.route: str | None = None  # behind nginx (--processes): the app process it stays on
         self.ws = None
         self.reader: asyncio.Task | None = None
         self.waiting: asyncio.Future | None = None
@@ -91,6 +91,10 @@ class Student:
         self.dropped = False
 
     async def connect(self) -> None:
+        # As a browser: the page first, whose answer behind nginx names the app process this student stays on.
+        self.route = await asyncio.to_thread(route_of, self.port, self.cookie)
+        if self.route is not None:
+            self.cookie += f"; {ROUTE_COOKIE}={self.route}"
         self.ws = await websockets.connect(f"ws://127.0.0.1:{self.port}/_stcore/stream", subprotocols=["streamlit"],
                                            additional_headers={"Cookie": self.cookie}, max_size=None,
                                            open_timeout=RERUN_TIMEOUT_S, ping_interval=None)
@@ -326,6 +330,7 @@ async def the_class(app: App, store: RunStore, args: argparse.Namespace, config)
             "server_cpu_runs_live": round(watch.cores("start", "runs ended"), 3),
             "server_cpu_no_run_live": round(watch.cores("runs ended", "end"), 3),
             "server_cpu_no_run_live_busiest": round(max(watch.cores_each("runs ended", "end")), 3),
+            "students_per_process": sorted(Counter(s.route for s in students if s.route).values(), reverse=True),
             "server_cpu_nobody_connected": round(watch.cores("idle", "idle end"), 3),
             "no_run_live_s": round(watch.marks["end"][0] - watch.marks["runs ended"][0], 1),
             "server_peak_rss_gb": round(watch.peak_rss / 2**30, 2),
@@ -366,7 +371,8 @@ def report(result: dict) -> None:
           f"{result['server_cpu_nobody_connected']} with nobody connected; peak RSS {result['server_peak_rss_gb']} GB")
     if result["app_processes"] > 1:
         print(f"each app process: at most {result['server_cpu_no_run_live_busiest']} of a core with no run live, "
-              f"peak RSS at most {result['server_peak_rss_busiest_gb']} GB")
+              f"peak RSS at most {result['server_peak_rss_busiest_gb']} GB; students on each: "
+              f"{result['students_per_process']}")
     print(f"runs: {result['runs_samples_per_s_alone']} samples/s alone, {result['runs_samples_per_s']} with the class "
           f"= {result['runs_with_class_ratio']}x")
     print("targets: " + "; ".join(f"{k} {v}" for k, v in TARGETS.items()))

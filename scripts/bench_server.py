@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from http.cookies import SimpleCookie
 from pathlib import Path
 
 import psutil
@@ -19,11 +20,21 @@ import psutil
 PROJECT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT))
 
+from app.serve_class import ROUTE_COOKIE  # noqa: E402
 from mnist_core import settings  # noqa: E402
 
 STREAMLIT_RUN = ("-m", "streamlit", "run", "streamlit_app.py")
 APP_SERVE = ("-m", "app.serve")  # what `make run` starts: streamlit run, warmed up beside the server
 WARMED_UP = ("Warmed up in", "warming up the app failed")  # what app.serve logs once its warm-up ended
+
+
+def route_of(port: int, cookie: str) -> str | None:
+    """What a browser's first request is told: behind nginx, the route cookie naming the app process it stays on
+    (app.serve_class); None from a single server."""
+    request = urllib.request.Request(f"http://127.0.0.1:{port}/", headers={"Cookie": cookie})
+    with urllib.request.urlopen(request, timeout=60) as response:
+        jar = SimpleCookie(response.headers.get("Set-Cookie", ""))
+    return jar[ROUTE_COOKIE].value if ROUTE_COOKIE in jar else None
 
 
 def cpu_seconds(process: psutil.Process) -> float:
