@@ -17,10 +17,9 @@ cores (taskset) the server and all it starts may use. The measuring starts once 
 3. Idle: everyone disconnects; the server's CPU over 10 s says whether any timer still runs.
 
 Printed: per page the rerun time (request sent until Streamlit's script_finished) p50/p95/max, the drawings'
-prediction time and how many were read right, the timers' reruns, exceptions shown on a page, dropped sessions, the
-server process's CPU (its worker processes excluded) while runs train and once they ended, its peak RSS, and the runs'
-samples/s with and without the class. A script, not a test: targets are printed beside the figures, never asserted.
-A simulated student does not draw pages, so the figures are the server's side of a page: a browser adds its own.
+predictions (time, read right), the timers' reruns, exceptions shown on a page, dropped sessions, the server's CPU
+(worker processes excluded) while runs train and once they ended, its peak RSS, the students on each app process, and
+the runs' samples/s with and without the class: the server's side (a browser adds its own). Targets are not asserted.
 """
 
 from __future__ import annotations
@@ -50,7 +49,6 @@ sys.path.insert(0, str(PROJECT / "scripts"))
 
 from bench_server import APP_SERVE, App, ServerWatch, route_of, serve_class  # noqa: E402
 
-from app.serve_class import ROUTE_COOKIE  # noqa: E402
 from app.share_link import query_of  # noqa: E402
 from mnist_core.config import preset_config  # noqa: E402
 from mnist_core.runs.identities import new_token  # noqa: E402
@@ -80,21 +78,19 @@ class Student:
     def __init__(self, port: int, lang: str, figures: Figures) -> None:
         self.port, self.lang, self.figures = port, lang, figures
         self.cookie = f"mnist_playground_me={new_token()}"  # its identity
-        self.route: str | None = None  # behind nginx (--processes): the app process it stays on
+        self.route: str | None = None  # behind nginx (--processes): the cookie naming the app process it stays on
         self.ws = None
         self.reader: asyncio.Task | None = None
         self.waiting: asyncio.Future | None = None
         self.outcome = Outcome()
         self.timers: dict[str, asyncio.Task] = {}
-        self.page = ""
         self.busy = asyncio.Lock()  # one rerun at a time, as a browser sends them
-        self.dropped = False
+        self.page, self.dropped = "", False
 
     async def connect(self) -> None:
         # As a browser: the page first, whose answer behind nginx names the app process this student stays on.
         self.route = await asyncio.to_thread(route_of, self.port, self.cookie)
-        if self.route is not None:
-            self.cookie += f"; {ROUTE_COOKIE}={self.route}"
+        self.cookie += f"; {self.route}" if self.route else ""
         self.ws = await websockets.connect(f"ws://127.0.0.1:{self.port}/_stcore/stream", subprotocols=["streamlit"],
                                            additional_headers={"Cookie": self.cookie}, max_size=None,
                                            open_timeout=RERUN_TIMEOUT_S, ping_interval=None)

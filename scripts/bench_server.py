@@ -29,12 +29,12 @@ WARMED_UP = ("Warmed up in", "warming up the app failed")  # what app.serve logs
 
 
 def route_of(port: int, cookie: str) -> str | None:
-    """What a browser's first request is told: behind nginx, the route cookie naming the app process it stays on
-    (app.serve_class); None from a single server."""
+    """What a browser's first request is told: behind nginx, the route cookie ("name=value") naming the app process
+    it stays on (app.serve_class); None from a single server."""
     request = urllib.request.Request(f"http://127.0.0.1:{port}/", headers={"Cookie": cookie})
     with urllib.request.urlopen(request, timeout=60) as response:
         jar = SimpleCookie(response.headers.get("Set-Cookie", ""))
-    return jar[ROUTE_COOKIE].value if ROUTE_COOKIE in jar else None
+    return f"{ROUTE_COOKIE}={jar[ROUTE_COOKIE].value}" if ROUTE_COOKIE in jar else None
 
 
 def cpu_seconds(process: psutil.Process) -> float:
